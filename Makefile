@@ -1,0 +1,40 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Offline hygiene: no hub downloads, no telemetry. Override, e.g. `make run HF_HUB_OFFLINE=0`.
+export HF_HUB_OFFLINE ?= 1
+export MLFLOW_DISABLE_TELEMETRY ?= true
+export DVC_NO_ANALYTICS ?= 1
+export GX_ANALYTICS_ENABLED ?= false
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: help install run test test-full dag clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## Create or update .venv with the project and its dev tools
+
+run: $(STAMP) ## Run the pipeline (dvc repro) on params.yaml
+	$(BIN)/dvc repro
+
+test: $(STAMP) ## Run the fast test suite
+	$(BIN)/pytest
+
+test-full: $(STAMP) ## Run every test, slow ones included
+	$(BIN)/pytest -m ''
+
+dag: $(STAMP) ## Print the pipeline graph
+	$(BIN)/dvc dag
+
+clean: ## Remove run state (keeps .venv and the DVC cache)
+	rm -rf mlflow.db mlartifacts reports/validation data/datasets data/manifests data/splits

@@ -1,0 +1,141 @@
+"""Typed view of params.yaml: the one place that knows its shape.
+
+Unknown keys are errors, so a typo in params.yaml fails loudly instead of being ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+PARAMS_FILE = "params.yaml"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BaseParams(Section):
+    seed: int
+    profile: Literal["tiny", "sd15"]
+    dataset: str
+
+
+class EmbeddedSource(Section):
+    photos: list[str] = Field(min_length=1)
+    image_size: int = Field(gt=0)
+    label_metric: Literal["ms_ssim", "ssim"]
+    distortions: dict[str, list[float]]
+
+    @field_validator("distortions")
+    @classmethod
+    def _non_empty_levels(cls, value: dict[str, list[float]]) -> dict[str, list[float]]:
+        for name, levels in value.items():
+            if not levels:
+                raise ValueError(f"distortion {name!r} has no levels")
+        return value
+
+
+class Koniq10kSource(Section):
+    images_url: str
+    labels_url: str
+    split_url: str
+    sha256: dict[str, str] = {}
+
+
+class Kadid10kSource(Section):
+    url: str
+    size: int | None = None
+    sha256: str | None = None
+
+
+class ManualSource(Section):
+    """A dataset whose download needs a browser: the user points at the archive or folder."""
+
+    path: str | None = None
+
+
+class CliveSource(ManualSource):
+    drop_training_images: bool = True
+
+
+class FolderSource(ManualSource):
+    labels: str | None = None
+    image_column: str = "image"
+    score_column: str = "mos"
+    std_column: str | None = None
+    mos_range: tuple[float, float]
+
+    @field_validator("mos_range")
+    @classmethod
+    def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if value[0] >= value[1]:
+            raise ValueError(f"mos_range must be [min, max] with min < max, got {list(value)}")
+        return value
+
+
+class Sources(Section):
+    embedded: EmbeddedSource
+    koniq10k: Koniq10kSource
+    kadid10k: Kadid10kSource
+    clive: CliveSource
+    spaq: ManualSource
+    agiqa3k: ManualSource
+    livefb: ManualSource
+    folder: FolderSource
+
+
+class DataParams(Section):
+    datasets: list[str] = Field(min_length=1)
+    root: Path
+    manifests: Path
+    downloads: Path
+    download_retries: int = Field(ge=0)
+    sources: Sources
+
+    def dataset_dir(self, key: str) -> Path:
+        return self.root / key
+
+    def manifest_path(self, key: str) -> Path:
+        return self.manifests / f"{key}.csv"
+
+
+class ValidateParams(Section):
+    reports: Path
+    min_image_side: int = Field(gt=0)
+    workers: int = Field(ge=1)
+    example_rows: int = Field(ge=1)
+
+
+class SplitParams(Section):
+    out: Path
+    seeds: list[int] = Field(min_length=1)
+    test_fraction: float = Field(gt=0, lt=1)
+    val_fraction: float = Field(gt=0, lt=1)
+    use_official: bool
+
+    def split_path(self, key: str, seed: int) -> Path:
+        return self.out / key / f"seed-{seed}.csv"
+
+
+class Params(Section):
+    base: BaseParams
+    data: DataParams
+    validate_: ValidateParams = Field(alias="validate")
+    split: SplitParams
+
+    def source(self, key: str) -> Section:
+        if key not in Sources.model_fields:
+            raise ValueError(
+                f"unknown dataset {key!r}; known: {', '.join(Sources.model_fields)}"
+            )
+        return getattr(self.data.sources, key)
+
+
+def load_params(path: str | os.PathLike = PARAMS_FILE) -> Params:
+    with open(path, encoding="utf-8") as handle:
+        return Params.model_validate(yaml.safe_load(handle))

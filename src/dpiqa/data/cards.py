@@ -1,0 +1,43 @@
+"""Dataset cards (cards.yaml): nominal MOS scale, expected size, split rule, where to get it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+
+import yaml
+
+
+@dataclass(frozen=True)
+class DatasetCard:
+    key: str
+    name: str
+    mos_range: tuple[float, float] | None
+    label: str
+    expected_count: int | None
+    synthetic: bool
+    source: str
+    homepage: str | None = None
+    instructions: str | None = None
+    distortion_names: list[str] = field(default_factory=list)
+
+
+@cache
+def cards() -> dict[str, DatasetCard]:
+    text = resources.files("dpiqa.data").joinpath("cards.yaml").read_text(encoding="utf-8")
+    raw = yaml.safe_load(text)
+    return {
+        key: DatasetCard(
+            key=key,
+            **{**entry, "mos_range": tuple(entry["mos_range"]) if entry["mos_range"] else None},
+        )
+        for key, entry in raw.items()
+    }
+
+
+def card(key: str) -> DatasetCard:
+    try:
+        return cards()[key]
+    except KeyError:
+        raise ValueError(f"unknown dataset {key!r}; known: {', '.join(cards())}") from None

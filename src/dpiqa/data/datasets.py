@@ -1,0 +1,62 @@
+"""The data layer's entry points, one per DVC stage: prepare, validate, split a dataset."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from dpiqa.config import Params
+from dpiqa.data.cards import card
+from dpiqa.data.manifest import read_manifest, write_manifest
+from dpiqa.data.sources import embedded, prepare_dataset
+from dpiqa.data.splits import make_split, write_split
+from dpiqa.data.validation import SuiteSpec, validate_manifest
+
+log = logging.getLogger(__name__)
+
+
+def download(key: str, params: Params) -> None:
+    manifest = prepare_dataset(key, params)
+    write_manifest(manifest, params.data.manifest_path(key))
+    log.info("%s: %d images, manifest %s", key, len(manifest), params.data.manifest_path(key))
+
+
+def suite_spec(key: str, params: Params) -> SuiteSpec:
+    dataset = card(key)
+    if key == "embedded":
+        mos_range, expected = dataset.mos_range, embedded.expected_count(params.data.sources.embedded)
+    elif key == "folder":
+        mos_range, expected = params.data.sources.folder.mos_range, None
+    else:
+        mos_range, expected = dataset.mos_range, dataset.expected_count
+    return SuiteSpec(key, tuple(mos_range), expected, params.validate_.min_image_side)
+
+
+def validate(key: str, params: Params) -> dict:
+    return validate_manifest(
+        read_manifest(params.data.manifest_path(key)),
+        params.data.dataset_dir(key),
+        suite_spec(key, params),
+        params.validate_.reports / key,
+        workers=params.validate_.workers,
+        example_rows=params.validate_.example_rows,
+    )
+
+
+def split(key: str, params: Params) -> None:
+    report = json.loads((params.validate_.reports / key / "result.json").read_text())
+    if not report["success"]:
+        raise RuntimeError(f"{key}: the manifest failed validation; run the validate stage")
+    manifest = read_manifest(params.data.manifest_path(key))
+    config = params.split
+    for seed in config.seeds:
+        table = make_split(
+            manifest,
+            seed,
+            test_fraction=config.test_fraction,
+            val_fraction=config.val_fraction,
+            use_official=config.use_official,
+            by_reference=card(key).synthetic,
+        )
+        write_split(table, config.split_path(key, seed))
+        log.info("%s seed %d: %s", key, seed, table["split"].value_counts().to_dict())

@@ -1,0 +1,118 @@
+"""Shared fixtures: the real params.yaml shrunk to tmp paths, and a local HTTP server."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable, Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dpiqa.config import Params
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def deep_update(base: dict, overrides: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_update(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+@pytest.fixture(scope="session")
+def raw_params() -> dict:
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+@pytest.fixture
+def make_params(raw_params: dict, tmp_path: Path) -> Callable[..., Params]:
+    """The real params with every output under tmp_path, plus any overrides (nested dicts)."""
+
+    def make(overrides: dict | None = None) -> Params:
+        relocated = deep_update(
+            raw_params,
+            {
+                "data": {
+                    "root": str(tmp_path / "datasets"),
+                    "manifests": str(tmp_path / "manifests"),
+                    "downloads": str(tmp_path / "downloads"),
+                    "download_retries": 2,
+                },
+                "validate": {"reports": str(tmp_path / "reports"), "workers": 1},
+                "split": {"out": str(tmp_path / "splits")},
+            },
+        )
+        return Params.model_validate(deep_update(relocated, overrides or {}))
+
+    return make
+
+
+class FileServer(ThreadingHTTPServer):
+    """Serves a folder with HTTP Range support; can cut connections off midway."""
+
+    daemon_threads = True
+    honour_range = True
+    drop_after_bytes: int | None = None
+    drops_left = 0
+    requests_seen: list[dict]
+
+
+class RangeRequestHandler(SimpleHTTPRequestHandler):
+    server: FileServer
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        path = Path(self.translate_path(self.path))
+        self.server.requests_seen.append({"path": self.path, "range": self.headers.get("Range")})
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        start = 0
+        requested = self.headers.get("Range")
+        if requested and self.server.honour_range:
+            start = int(requested.removeprefix("bytes=").split("-")[0])
+            if start >= len(data):
+                self.send_response(416)
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            self.send_response(200)
+        body = data[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.server.drops_left > 0 and self.server.drop_after_bytes is not None:
+            self.server.drops_left -= 1
+            self.wfile.write(body[: self.server.drop_after_bytes])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.close()
+            return
+        self.wfile.write(body)
+
+
+@pytest.fixture
+def file_server(tmp_path: Path) -> Iterator[tuple[FileServer, Path, str]]:
+    """(server, folder it serves, base URL) on 127.0.0.1."""
+    served = tmp_path / "served"
+    served.mkdir()
+    handler = partial(RangeRequestHandler, directory=str(served))
+    server = FileServer(("127.0.0.1", 0), handler)
+    server.requests_seen = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server, served, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
