@@ -122,11 +122,59 @@ class SplitParams(Section):
         return self.out / key / f"seed-{seed}.csv"
 
 
+class QFDConfig(Section):
+    hidden: int = Field(gt=0)
+    se_reduction: int = Field(gt=0)
+    score_channels: list[int]
+    map_channels: int = Field(gt=0)
+    mlp_hidden: int = Field(gt=0)
+
+
+class TeacherConfig(Section):
+    pretrained: str | None
+    text_encoder: str | None
+    timestep: int = Field(ge=0)
+    vae_input_range: Literal["unit", "symmetric"]
+    latent: Literal["mean", "sample"]
+    prompt_pooling: Literal["projected", "mean_tokens"]
+    text_adapter_gamma_init: float
+    adapter_res_blocks: int = Field(gt=0)
+    qfd: QFDConfig
+    unet: dict
+    vae: dict
+    clip: dict
+
+
+class StudentConfig(Section):
+    backbone: Literal[
+        "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
+        "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
+    ]
+    imagenet_weights: bool
+    mlp_hidden: int = Field(gt=0)
+
+
+class Profile(Section):
+    image_size: int = Field(gt=0)
+    teacher: TeacherConfig
+    student: StudentConfig
+
+
+class ModelsParams(Section):
+    prompt_cache: Path
+    profiles: dict[Literal["tiny", "sd15"], Profile]
+
+
 class Params(Section):
     base: BaseParams
     data: DataParams
     validate_: ValidateParams = Field(alias="validate")
     split: SplitParams
+    models: ModelsParams
+
+    @property
+    def profile(self) -> Profile:
+        return self.models.profiles[self.base.profile]
 
     def source(self, key: str) -> Section:
         if key not in Sources.model_fields:

@@ -1,0 +1,79 @@
+"""The DP-IQA student: an EfficientNet whose quality map mimics the teacher's.
+
+Names follow the authors' checkpoint keys (base_model.features.*, conv_transpose, fc1..fc3).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from urllib.error import URLError
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models import get_model, get_model_weights
+
+log = logging.getLogger(__name__)
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def efficientnet_backbone(backbone: str, imagenet_weights: bool) -> tuple[nn.Module, str]:
+    """The torchvision model and where its weights came from, for the logs.
+
+    ImageNet weights come from the torch hub cache, or are downloaded unless HF_HUB_OFFLINE=1
+    (the project's offline switch); when unavailable the student starts from random weights.
+    """
+    if not imagenet_weights:
+        return get_model(backbone, weights=None), "random initialisation (imagenet_weights: false)"
+    weights = get_model_weights(backbone).DEFAULT
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    if not cached.exists() and os.environ.get("HF_HUB_OFFLINE") == "1":
+        reason = f"not in {cached} and HF_HUB_OFFLINE=1"
+    else:
+        try:
+            return get_model(backbone, weights=weights), f"ImageNet weights {weights}"
+        except (OSError, URLError, RuntimeError) as error:
+            reason = str(error)
+    log.warning("%s: ImageNet weights unavailable (%s); starting from random weights", backbone, reason)
+    return get_model(backbone, weights=None), f"random initialisation (ImageNet weights {reason})"
+
+
+class DPIQAStudent(nn.Module):
+    """EfficientNet features -> ConvTranspose -> ReLU -> nearest upsample -> MLP -> score.
+
+    `forward(images)` takes RGB in [0, 1] and returns (score, quality_map), the map shaped like
+    the teacher's (map_channels x map_size x map_size).
+    """
+
+    def __init__(
+        self,
+        base_model: nn.Module,
+        *,
+        map_size: int,
+        map_channels: int,
+        mlp_hidden: int,
+    ):
+        super().__init__()
+        base_model.classifier = nn.Identity()  # only the features are used (and saved)
+        self.base_model = base_model
+        convolutions = [m for m in base_model.features.modules() if isinstance(m, nn.Conv2d)]
+        self.conv_transpose = nn.ConvTranspose2d(
+            convolutions[-1].out_channels, map_channels, kernel_size=3, stride=2, padding=1, output_padding=1
+        )
+        self.map_size = map_size
+        self.fc1 = nn.Linear(map_channels * map_size * map_size, mlp_hidden)
+        self.fc2 = nn.Linear(mlp_hidden, mlp_hidden)
+        self.fc3 = nn.Linear(mlp_hidden, 1)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.base_model.features((images - self.mean) / self.std)
+        quality_map = F.relu(self.conv_transpose(features))
+        quality_map = F.interpolate(quality_map, size=(self.map_size, self.map_size), mode="nearest")
+        hidden = F.relu(self.fc2(F.relu(self.fc1(quality_map.flatten(1)))))
+        return self.fc3(hidden).squeeze(-1), quality_map

@@ -1,0 +1,210 @@
+"""The DP-IQA teacher: quality read from one pass of Stable Diffusion's denoising U-Net.
+
+Module names follow the authors' checkpoint keys (vae, unet, gamma, text_adapter, img_adapter,
+QFD), so their released teacher loads with strict=True.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from diffusers import AutoencoderKL, UNet2DConditionModel
+from diffusers.models.adapter import FullAdapter
+from torch import nn
+
+
+class TextAdapter(nn.Module):
+    """The MLP of E' = E + gamma * MLP(E); gamma lives on the teacher (checkpoint key `gamma`)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.fc = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, dim))
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return self.fc(embeddings)
+
+
+class SqueezeExcitation(nn.Module):
+    def __init__(self, channels: int, reduction: int):
+        super().__init__()
+        self.fc = nn.Sequential(
+            nn.Linear(channels, channels // reduction, bias=False),
+            nn.ReLU(inplace=True),
+            nn.Linear(channels // reduction, channels, bias=False),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weights = self.fc(x.mean(dim=(2, 3)))
+        return x * weights[:, :, None, None]
+
+
+class QualityFeatureDecoder(nn.Module):
+    """Fuses the U-Net's up-block features into the quality map F_quality and a score.
+
+    Levels arrive finest first (conv1 takes the last up block's channels), are resized bicubically
+    to the map size, projected and re-weighted (SE), concatenated, fused, and squeezed by 1x1
+    convolutions to `map_channels`; the flattened map feeds an MLP to the score.
+    """
+
+    UNUSED = ("bnc1", "classifier_dist")  # in the authors' checkpoint, never used in forward
+
+    def __init__(
+        self,
+        level_channels: list[int],
+        map_size: int,
+        hidden: int,
+        se_reduction: int,
+        score_channels: list[int],
+        map_channels: int,
+        mlp_hidden: int,
+    ):
+        super().__init__()
+        if len(level_channels) != 4:
+            raise ValueError(f"level_channels: the QFD fuses 4 levels, got {len(level_channels)}")
+        self.map_size = map_size
+        for index, channels in enumerate(level_channels, start=1):
+            self.add_module(f"conv{index}", nn.Conv2d(channels, hidden, 3, padding=1))
+            self.add_module(f"se{index}", SqueezeExcitation(hidden, se_reduction))
+        self.fuse_conv = nn.Conv2d(hidden * len(level_channels), hidden, 3, padding=1)
+        self.se_fuse = SqueezeExcitation(hidden, se_reduction)
+        widths = [hidden, *score_channels, map_channels]
+        for index, (c_in, c_out) in enumerate(zip(widths, widths[1:]), start=1):
+            self.add_module(f"conv_score{index}", nn.Conv2d(c_in, c_out, 1))
+        self.score_layers = len(widths) - 1
+        self.fc1 = nn.Linear(map_channels * map_size * map_size, mlp_hidden)
+        self.fc2 = nn.Linear(mlp_hidden, mlp_hidden)
+        self.fc3 = nn.Linear(mlp_hidden, 1)
+        self.bnc1 = nn.BatchNorm2d(hidden)
+        self.classifier_dist = nn.Linear(hidden, 24)
+        for name in self.UNUSED:
+            getattr(self, name).requires_grad_(False)
+
+    def forward(self, levels: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        size = (self.map_size, self.map_size)
+        fused = []
+        for index, level in enumerate(levels, start=1):
+            if level.shape[-2:] != size:
+                level = F.interpolate(level, size=size, mode="bicubic", align_corners=False)
+            projected = getattr(self, f"conv{index}")(level)
+            fused.append(getattr(self, f"se{index}")(projected))
+        x = self.se_fuse(self.fuse_conv(torch.cat(fused, dim=1)))
+        for index in range(1, self.score_layers + 1):
+            x = F.relu(getattr(self, f"conv_score{index}")(x))
+        quality_map = x
+        hidden = F.relu(self.fc2(F.relu(self.fc1(quality_map.flatten(1)))))
+        return self.fc3(hidden).squeeze(-1), quality_map
+
+
+class _UpBlocksDone(Exception):
+    """Stops the U-Net after its last up block: conv_out's result would be thrown away."""
+
+
+class DPIQATeacher(nn.Module):
+    """VAE encoder (frozen) -> U-Net at a fixed timestep, prompted and adapted -> QFD.
+
+    `forward(images)` takes RGB in [0, 1] at the profile's size and returns (score, quality_map).
+    """
+
+    def __init__(
+        self,
+        vae: AutoencoderKL,
+        unet: UNet2DConditionModel,
+        prompt_embeddings: torch.Tensor,
+        *,
+        image_size: int,
+        timestep: int,
+        vae_input_range: str,
+        latent: str,
+        gamma_init: float,
+        adapter_res_blocks: int,
+        qfd: dict,
+    ):
+        super().__init__()
+        if vae_input_range not in ("unit", "symmetric"):
+            raise ValueError(f"vae_input_range must be 'unit' or 'symmetric', got {vae_input_range!r}")
+        if latent not in ("mean", "sample"):
+            raise ValueError(f"latent must be 'mean' or 'sample', got {latent!r}")
+        context_dim = unet.config.cross_attention_dim
+        if prompt_embeddings.ndim != 2 or prompt_embeddings.shape[1] != context_dim:
+            raise ValueError(
+                f"prompt_embeddings must be (K, {context_dim}) to match the U-Net's "
+                f"cross_attention_dim, got {tuple(prompt_embeddings.shape)}"
+            )
+        self.timestep = timestep
+        self.vae_input_range = vae_input_range
+        self.latent = latent
+        self.vae = vae.requires_grad_(False).eval()
+        self.unet = unet
+        self.gamma = nn.Parameter(torch.full((context_dim,), gamma_init))
+        self.text_adapter = TextAdapter(context_dim)
+        channels = list(unet.config.block_out_channels)
+        self.vae_scale = 2 ** (len(vae.config.block_out_channels) - 1)
+        if image_size % (self.vae_scale * 2 ** (len(channels) - 1)):
+            raise ValueError(
+                f"image_size {image_size} must be a multiple of "
+                f"{self.vae_scale * 2 ** (len(channels) - 1)} (VAE x U-Net downsampling)"
+            )
+        self.img_adapter = FullAdapter(
+            in_channels=3,
+            channels=channels,
+            num_res_blocks=adapter_res_blocks,
+            downscale_factor=self.vae_scale,
+        )
+        self.register_buffer("prompt_embeddings", prompt_embeddings.float(), persistent=False)
+        up_channels = [block.resnets[-1].out_channels for block in unet.up_blocks]
+        self.map_size = image_size // self.vae_scale
+        self.QFD = QualityFeatureDecoder(level_channels=up_channels[::-1], map_size=self.map_size, **qfd)
+        self._up_features: list[torch.Tensor] = []
+        for block in unet.up_blocks:
+            block.register_forward_hook(self._keep_up_block_output)
+
+    def _keep_up_block_output(self, module, inputs, output) -> None:
+        self._up_features.append(output)
+        if module is self.unet.up_blocks[-1]:
+            raise _UpBlocksDone
+
+    def train(self, mode: bool = True) -> DPIQATeacher:
+        super().train(mode)
+        self.vae.eval()  # frozen, whatever the mode
+        return self
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Latents of the frozen VAE, times its scaling factor."""
+        pixels = images * 2 - 1 if self.vae_input_range == "symmetric" else images
+        posterior = self.vae.encode(pixels).latent_dist
+        latents = posterior.mean if self.latent == "mean" else posterior.sample()
+        return latents * self.vae.config.scaling_factor
+
+    def prompt_context(self, batch: int) -> torch.Tensor:
+        """E' = E + gamma * MLP(E): one cross-attention token per prompt, (B, K, d)."""
+        embeddings = self.prompt_embeddings
+        adapted = embeddings + self.gamma * self.text_adapter(embeddings)
+        return adapted.unsqueeze(0).expand(batch, -1, -1)
+
+    def up_block_features(self, latents: torch.Tensor, images: torch.Tensor) -> list[torch.Tensor]:
+        """The outputs of the U-Net's up blocks, coarsest first."""
+        residuals = self.img_adapter(images)
+        timestep = torch.full((latents.shape[0],), self.timestep, device=latents.device)
+        self._up_features = []
+        try:
+            self.unet(
+                latents,
+                timestep,
+                encoder_hidden_states=self.prompt_context(latents.shape[0]),
+                down_intrablock_additional_residuals=list(residuals),  # the U-Net pops from it
+            )
+        except _UpBlocksDone:
+            pass
+        features, self._up_features = self._up_features, []
+        return features
+
+    def forward_latents(
+        self, latents: torch.Tensor, images: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Score from precomputed latents (the frozen VAE's work need not be repeated)."""
+        return self.QFD(self.up_block_features(latents, images)[::-1])
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.forward_latents(self.encode(images), images)

@@ -1,0 +1,78 @@
+"""The tiny profile end to end on the CPU: forward, backward, where gradients go, determinism."""
+
+import time
+
+import torch
+
+
+def _images(profile, batch=2, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, 3, profile.image_size, profile.image_size, generator=generator)
+
+
+def test_teacher_forward_backward_reaches_every_trained_part(tiny_teacher, tiny_profile):
+    tiny_teacher.train()
+    score, quality_map = tiny_teacher(_images(tiny_profile))
+    side = tiny_profile.image_size // 8
+    assert score.shape == (2,) and quality_map.shape == (2, 8, side, side)
+    (score.square().mean() + quality_map.mean()).backward()
+    for part in ("unet", "img_adapter", "text_adapter", "QFD"):
+        grads = [p.grad for n, p in getattr(tiny_teacher, part).named_parameters()
+                 if p.requires_grad and p.grad is not None]
+        assert grads and any(g.abs().sum() > 0 for g in grads), part
+    assert tiny_teacher.gamma.grad is not None and tiny_teacher.gamma.grad.abs().sum() > 0
+    assert all(p.grad is None and not p.requires_grad for p in tiny_teacher.vae.parameters())
+    assert not tiny_teacher.prompt_embeddings.requires_grad
+    assert all(torch.isfinite(p.grad).all() for p in tiny_teacher.parameters() if p.grad is not None)
+
+
+def test_the_vae_stays_frozen_in_train_mode(tiny_teacher):
+    tiny_teacher.train()
+    assert not tiny_teacher.vae.training and tiny_teacher.unet.training
+
+
+def test_teacher_forward_backward_is_well_under_a_second_per_image(tiny_teacher, tiny_profile):
+    images = _images(tiny_profile, batch=4)
+    tiny_teacher.train()
+    tiny_teacher(images)[0].sum().backward()  # warm-up
+    start = time.perf_counter()
+    tiny_teacher(images)[0].sum().backward()
+    assert (time.perf_counter() - start) / 4 < 0.5
+
+
+def test_student_forward_backward_and_map_shape(tiny_student, tiny_teacher, tiny_profile):
+    images = _images(tiny_profile)
+    score, quality_map = tiny_student(images)
+    tiny_teacher.eval()
+    with torch.no_grad():
+        teacher_map = tiny_teacher(images)[1]
+    assert score.shape == (2,) and quality_map.shape == teacher_map.shape
+    (score.mean() + quality_map.mean()).backward()
+    assert tiny_student.base_model.features[0][0].weight.grad is not None
+
+
+def test_scoring_the_same_image_twice_gives_the_same_score(tiny_teacher, tiny_student, tiny_profile):
+    images = _images(tiny_profile)
+    for model in (tiny_teacher.eval(), tiny_student.eval()):
+        with torch.no_grad():
+            first, second = model(images)[0], model(images)[0]
+        assert torch.equal(first, second)
+
+
+def test_sampling_the_posterior_is_the_non_deterministic_setting(tiny_profile, tmp_path):
+    from dpiqa.models.profiles import build_teacher
+
+    profile = tiny_profile.model_copy(
+        update={"teacher": tiny_profile.teacher.model_copy(update={"latent": "sample"})})
+    teacher = build_teacher(profile, tmp_path, seed=0).eval()
+    images = _images(profile)
+    with torch.no_grad():
+        assert not torch.equal(teacher.encode(images), teacher.encode(images))
+
+
+def test_the_same_seed_builds_the_same_teacher(tiny_profile, tmp_path):
+    from dpiqa.models.profiles import build_teacher
+
+    a = build_teacher(tiny_profile, tmp_path, seed=3).state_dict()
+    b = build_teacher(tiny_profile, tmp_path, seed=3).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
