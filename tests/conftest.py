@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from dpiqa.config import Params
+from dpiqa.models.profiles import build_student, build_teacher
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -116,3 +117,24 @@ def file_server(tmp_path: Path) -> Iterator[tuple[FileServer, Path, str]]:
     yield server, served, f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+
+@pytest.fixture
+def tiny_profile(make_params):
+    return make_params().models.profiles["tiny"]
+
+
+@pytest.fixture
+def sd15_profile(make_params):
+    return make_params().models.profiles["sd15"]
+
+
+@pytest.fixture
+def tiny_teacher(tiny_profile, tmp_path):
+    return build_teacher(tiny_profile, tmp_path / "prompts", seed=0)
+
+
+@pytest.fixture
+def tiny_student(tiny_profile):
+    return build_student(tiny_profile, seed=0)

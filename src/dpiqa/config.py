@@ -165,16 +165,78 @@ class ModelsParams(Section):
     profiles: dict[Literal["tiny", "sd15"], Profile]
 
 
+class TrainParams(Section):
+    split_seed: int
+    num_workers: int = Field(ge=0)
+    accelerator: Literal["auto", "cpu", "gpu"]
+    devices: int = Field(ge=1)
+    num_nodes: int = Field(ge=1)
+    strategy: Literal["auto", "ddp", "ddp_spawn"]
+    precision: dict[Literal["cpu", "gpu"], str]
+    deterministic: bool
+    checkpoints: Path
+    progress_bar: bool
+
+
+class Recipe(Section):
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0)
+    weight_decay: float = Field(ge=0)
+    milestones: list[int]
+    lr_gamma: float = Field(gt=0)
+
+
+class TrainTeacherParams(Section):
+    out: Path
+    metrics: Path
+    curve: Path
+    ranking_loss_weight: float = Field(ge=0)
+    ranking_margin: float = Field(ge=0)
+    recipes: dict[Literal["tiny", "sd15"], Recipe]
+
+
+class TeacherTargetsParams(Section):
+    out: Path
+    batch_size: int = Field(ge=1)
+
+
+class DistillStudentParams(Section):
+    out: Path
+    metrics: Path
+    curve: Path
+    map_loss_weight: float = Field(ge=0)
+    recipes: dict[Literal["tiny", "sd15"], Recipe]
+
+
+class TrackingParams(Section):
+    experiment: str
+
+
 class Params(Section):
     base: BaseParams
     data: DataParams
     validate_: ValidateParams = Field(alias="validate")
     split: SplitParams
     models: ModelsParams
+    train: TrainParams
+    train_teacher: TrainTeacherParams
+    teacher_targets: TeacherTargetsParams
+    distill_student: DistillStudentParams
+    tracking: TrackingParams
 
     @property
     def profile(self) -> Profile:
         return self.models.profiles[self.base.profile]
+
+    def logged(self, *sections: str) -> dict:
+        """The named sections and the active profile, as plain data for experiment tracking."""
+        chosen = {name: getattr(self, name).model_dump(mode="json") for name in sections}
+        return {**chosen, "profile": self.profile.model_dump(mode="json")}
+
+    def split_file(self) -> Path:
+        """The split the models train on: the training dataset at train.split_seed."""
+        return self.split.split_path(self.base.dataset, self.train.split_seed)
 
     def source(self, key: str) -> Section:
         if key not in Sources.model_fields:

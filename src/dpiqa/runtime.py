@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from collections.abc import Callable
 
 from pydantic import ValidationError
@@ -13,6 +14,15 @@ from dpiqa.data.sources.local import DatasetNotFoundError
 from dpiqa.data.validation import ManifestValidationError
 
 QUIET_LOGGERS = ("great_expectations", "urllib3", "PIL")
+# Warnings about things this project does on purpose (a frozen VAE in eval mode, resumable
+# checkpoint folders, SRCC over a whole validation set, manifests as MLflow datasets).
+EXPECTED_WARNINGS = (
+    r"Found \d+ module\(s\) in eval mode",
+    r"Checkpoint directory .* exists and is not empty",
+    r"Metric `SpearmanCorrcoef` will save all targets",
+    r"The specified dataset source can be interpreted in multiple ways",
+    r"Hint: Inferred schema contains integer column",
+)
 
 USER_ERRORS = (
     DatasetNotFoundError,
@@ -27,6 +37,8 @@ USER_ERRORS = (
 def run(main: Callable[[], object]) -> None:
     """Run `main`; a user-facing error ends the process with its message and exit code 1."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    for message in EXPECTED_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
     for chatty in QUIET_LOGGERS:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     try:

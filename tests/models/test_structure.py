@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from dpiqa.models.profiles import build_student, build_teacher_skeleton
+from dpiqa.models.profiles import build_student, build_teacher_architecture
 
 
 def _count(module) -> int:
@@ -14,7 +14,7 @@ def _count(module) -> int:
 def sd15_teacher(raw_params):
     from dpiqa.config import Params
 
-    return build_teacher_skeleton(Params.model_validate(raw_params).models.profiles["sd15"])
+    return build_teacher_architecture(Params.model_validate(raw_params).models.profiles["sd15"])
 
 
 @pytest.fixture(scope="module")

@@ -127,7 +127,7 @@ def prompt_embeddings(teacher: TeacherConfig, cache_dir: Path, seed: int) -> tor
     return cached_prompt_embeddings(key, cache_dir, compute)
 
 
-def _teacher(profile: Profile, vae, unet, embeddings: torch.Tensor) -> DPIQATeacher:
+def assemble_teacher(profile: Profile, vae, unet, embeddings: torch.Tensor) -> DPIQATeacher:
     teacher = profile.teacher
     return DPIQATeacher(
         vae,
@@ -152,16 +152,19 @@ def build_teacher(profile: Profile, prompt_cache: Path, seed: int) -> DPIQATeach
             vae, unet = _pretrained_sd(profile.teacher)
         else:
             vae, unet = _architecture(profile.teacher)
-        return _teacher(profile, vae, unet, embeddings)
+        return assemble_teacher(profile, vae, unet, embeddings)
 
 
-def build_teacher_skeleton(profile: Profile, prompts: int | None = None) -> DPIQATeacher:
-    """The teacher's architecture on the meta device: no memory, no weights, no downloads."""
-    count = prompts or len(build_prompts())
-    with torch.device("meta"):
+def build_teacher_architecture(profile: Profile, device: str = "meta") -> DPIQATeacher:
+    """The teacher's architecture with random weights and random prompt embeddings.
+
+    For structure checks (on the meta device: no memory, no downloads) and latency benchmarks
+    only; nothing trained or scored should start from it.
+    """
+    with torch.device(device):
         vae, unet = _architecture(profile.teacher)
-        embeddings = torch.empty(count, profile.teacher.unet["cross_attention_dim"])
-        return _teacher(profile, vae, unet, embeddings)
+        embeddings = torch.randn(len(build_prompts()), profile.teacher.unet["cross_attention_dim"])
+        return assemble_teacher(profile, vae, unet, embeddings)
 
 
 def student_map_size(profile: Profile) -> int:

@@ -68,6 +68,9 @@ class DPIQAStudent(nn.Module):
         self.fc1 = nn.Linear(map_channels * map_size * map_size, mlp_hidden)
         self.fc2 = nn.Linear(mlp_hidden, mlp_hidden)
         self.fc3 = nn.Linear(mlp_hidden, 1)
+        for layer in (self.conv_transpose, self.fc1, self.fc2, self.fc3):  # as the teacher's QFD
+            nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+            nn.init.zeros_(layer.bias)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 

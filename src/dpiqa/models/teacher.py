@@ -79,6 +79,16 @@ class QualityFeatureDecoder(nn.Module):
         self.classifier_dist = nn.Linear(hidden, 24)
         for name in self.UNUSED:
             getattr(self, name).requires_grad_(False)
+        self._initialise()
+
+    def _initialise(self) -> None:
+        """He initialisation: PyTorch's default shrinks the signal through this deep a stack,
+        so a randomly initialised decoder gives every image the same score."""
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def forward(self, levels: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         size = (self.map_size, self.map_size)
@@ -136,6 +146,9 @@ class DPIQATeacher(nn.Module):
         self.latent = latent
         self.vae = vae.requires_grad_(False).eval()
         self.unet = unet
+        for head in (unet.conv_norm_out, unet.conv_out):  # never run (see _UpBlocksDone): frozen
+            if head is not None:
+                head.requires_grad_(False)
         self.gamma = nn.Parameter(torch.full((context_dim,), gamma_init))
         self.text_adapter = TextAdapter(context_dim)
         channels = list(unet.config.block_out_channels)

@@ -1,0 +1,56 @@
+"""Trained models as self-contained folders: weights (safetensors) beside the config that built them.
+
+A folder holds `model.safetensors`, `model.json` (kind, profile, the exact U-Net/VAE configs,
+the dataset's MOS scale, anything the caller adds) and, for the teacher, the prompt embeddings.
+Loading rebuilds the architecture from model.json (no download) and loads the weights strictly.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from diffusers import AutoencoderKL, UNet2DConditionModel
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from dpiqa.config import Profile
+from dpiqa.models.checkpoints import load_weights
+from dpiqa.models.profiles import assemble_teacher, build_student
+from dpiqa.models.student import DPIQAStudent
+from dpiqa.models.teacher import DPIQATeacher
+
+WEIGHTS, INFO, PROMPTS = "model.safetensors", "model.json", "prompt_embeddings.safetensors"
+
+
+def save_model(model: DPIQATeacher | DPIQAStudent, directory: Path, profile: Profile, **info) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    kind = "teacher" if isinstance(model, DPIQATeacher) else "student"
+    record = {"kind": kind, "profile": profile.model_dump(mode="json"), **info}
+    if kind == "teacher":
+        record["unet_config"] = dict(model.unet.config)
+        record["vae_config"] = dict(model.vae.config)
+        save_file({"embeddings": model.prompt_embeddings.contiguous()}, directory / PROMPTS)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, directory / WEIGHTS)
+    (directory / INFO).write_text(json.dumps(record, indent=2, default=str))
+
+
+def read_info(directory: Path) -> dict:
+    return json.loads((Path(directory) / INFO).read_text())
+
+
+def load_model(directory: Path) -> tuple[nn.Module, dict]:
+    """The model saved in `directory`, in eval mode, and its model.json."""
+    directory = Path(directory)
+    info = read_info(directory)
+    profile = Profile.model_validate(info["profile"])
+    if info["kind"] == "teacher":
+        vae = AutoencoderKL.from_config(info["vae_config"])
+        unet = UNet2DConditionModel.from_config(info["unet_config"])
+        embeddings = load_file(directory / PROMPTS)["embeddings"]
+        model: nn.Module = assemble_teacher(profile, vae, unet, embeddings)
+    else:
+        model = build_student(profile, seed=0, imagenet_weights=False)
+    load_weights(model, directory / WEIGHTS)
+    return model.eval(), info

@@ -1,0 +1,173 @@
+"""MLflow runs for pipeline stages: where they go, how they are grouped, what they carry.
+
+Every stage run is a child of one parent run per pipeline run (tag `dpiqa.pipeline_id`: the
+git commit and params.yaml, or DPIQA_PIPELINE_RUN when set), so a reviewer sees one `dvc repro`
+as a unit. Each run is tagged with the git commit and the DVC hashes of the data it read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import yaml
+from lightning.pytorch.loggers import MLFlowLogger
+from mlflow.tracking import MlflowClient
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+DEFAULT_ARTIFACTS = "mlartifacts"
+PIPELINE_TAG = "dpiqa.pipeline_id"
+KIND_TAG = "dpiqa.kind"
+MAX_PARAM_LENGTH = 6000
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
+
+
+def is_rank_zero() -> bool:
+    """False in the extra processes a distributed run starts: only rank zero tracks."""
+    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0
+
+
+def git_commit() -> str:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return commit + ("-dirty" if dirty else "")
+
+
+def pipeline_id(params_file: Path = Path("params.yaml")) -> str:
+    explicit = os.environ.get("DPIQA_PIPELINE_RUN")
+    if explicit:
+        return explicit
+    digest = hashlib.sha256(git_commit().encode() + params_file.read_bytes()).hexdigest()
+    return digest[:16]
+
+
+def dvc_hashes(paths: list[Path], lock_file: Path = Path("dvc.lock")) -> dict[str, str]:
+    """The DVC hash of each path, as the stage that produced it recorded in dvc.lock."""
+    if not lock_file.exists():
+        return {}
+    lock = yaml.safe_load(lock_file.read_text()) or {}
+    recorded = {
+        Path(out["path"]).as_posix(): out.get("md5") or out.get("hash", "")
+        for stage in lock.get("stages", {}).values()
+        for out in stage.get("outs", [])
+    }
+    return {p.as_posix(): recorded[p.as_posix()] for p in map(Path, paths) if p.as_posix() in recorded}
+
+
+def flatten(values: Mapping, prefix: str = "") -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = json.dumps(value, default=str)[:MAX_PARAM_LENGTH] if not isinstance(value, str) else value
+    return flat
+
+
+def _experiment_id(name: str) -> str:
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    location = None
+    if tracking_uri() == DEFAULT_TRACKING_URI:
+        location = Path(DEFAULT_ARTIFACTS).resolve().as_uri()
+    return client.create_experiment(name, artifact_location=location)
+
+
+def _parent_run(experiment_id: str, group: str, commit: str) -> str:
+    client = MlflowClient()
+    found = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{PIPELINE_TAG}` = '{group}' and tags.`{KIND_TAG}` = 'pipeline'",
+        max_results=1,
+    )
+    if found:
+        return found[0].info.run_id
+    run = client.create_run(
+        experiment_id,
+        run_name=f"pipeline {group}",
+        tags={PIPELINE_TAG: group, KIND_TAG: "pipeline", "git.commit": commit},
+    )
+    return run.info.run_id
+
+
+@dataclass
+class StageTracker:
+    """What a stage records in its MLflow run; every method is a no-op off rank zero."""
+
+    run: mlflow.ActiveRun | None
+    experiment: str
+
+    def lightning_logger(self) -> MLFlowLogger | bool:
+        if self.run is None:
+            return False
+        return MLFlowLogger(
+            experiment_name=self.experiment, tracking_uri=tracking_uri(), run_id=self.run.info.run_id
+        )
+
+    def log_dataset(self, frame: pd.DataFrame, source: Path, name: str, context: str) -> None:
+        """Record a table the stage read (mlflow.log_input), identified by its DVC hash."""
+        if self.run is None:
+            return
+        digest = dvc_hashes([source]).get(Path(source).as_posix())
+        dataset = mlflow.data.from_pandas(frame, source=str(source), name=name, digest=digest[:36] if digest else None)
+        mlflow.log_input(dataset, context=context)
+
+    def log_artifacts(self, paths: list[Path], folder: str | None = None) -> None:
+        if self.run is None:
+            return
+        for path in map(Path, paths):
+            if path.is_dir():
+                mlflow.log_artifacts(str(path), artifact_path=f"{folder}/{path.name}" if folder else path.name)
+            else:
+                mlflow.log_artifact(str(path), artifact_path=folder)
+
+    def log_metrics(self, metrics: Mapping[str, float]) -> None:
+        if self.run is not None:
+            mlflow.log_metrics(dict(metrics))
+
+
+@contextmanager
+def stage_run(
+    stage: str,
+    experiment: str,
+    params: Mapping,
+    data: list[Path] = (),
+    params_file: Path = Path("params.yaml"),
+) -> Iterator[StageTracker]:
+    """An MLflow run for one stage, nested in its pipeline run (nothing outside rank zero).
+
+    `params` are logged flattened; `data` lists the DVC outputs the stage read (their hashes
+    become tags `dvc.<path>`).
+    """
+    if not is_rank_zero():
+        yield StageTracker(None, experiment)
+        return
+    mlflow.set_tracking_uri(tracking_uri())
+    experiment_id = _experiment_id(experiment)
+    commit, group = git_commit(), pipeline_id()
+    parent = _parent_run(experiment_id, group, commit)
+    hashes = dvc_hashes(list(data))
+    tags = {PIPELINE_TAG: group, KIND_TAG: "stage", "dpiqa.stage": stage, "git.commit": commit}
+    tags.update({f"dvc.{path}": digest for path, digest in hashes.items()})
+    with mlflow.start_run(experiment_id=experiment_id, run_name=stage, parent_run_id=parent, tags=tags) as run:
+        mlflow.log_params(flatten(params))
+        if params_file.exists():
+            mlflow.log_artifact(str(params_file))
+        yield StageTracker(run, experiment)

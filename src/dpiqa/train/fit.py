@@ -1,0 +1,145 @@
+"""The Trainer around a module: precision/devices from params, atomic checkpoints, resuming.
+
+Checkpoints (best val SRCC and last) live in a folder DVC keeps across re-runs. A run killed
+before it finished resumes from `last.ckpt` when the stage runs again with the same inputs
+(same fingerprint); a finished run, or one with other inputs, starts afresh.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import pandas as pd
+import torch
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from dpiqa.config import TrainParams
+
+log = logging.getLogger(__name__)
+
+MONITOR = "val/srcc"
+FINGERPRINT, COMPLETE, LAST = "fingerprint.json", "COMPLETE", "last.ckpt"
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Write to a temporary file, then rename: a kill never leaves a corrupt checkpoint."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        path = Path(path)
+        partial = path.with_name(path.name + ".partial")
+        super().save_checkpoint(checkpoint, partial, storage_options)
+        os.replace(partial, path)
+
+
+class EpochHistory(Callback):
+    """Per-epoch train loss and val SRCC/PLCC, for the DVC plots file."""
+
+    def __init__(self):
+        self.rows: list[dict] = []
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        self.rows.append(
+            {
+                "epoch": trainer.current_epoch,
+                "train_loss": metrics.get("train/loss"),
+                "val_srcc": metrics.get("val/srcc"),
+                "val_plcc": metrics.get("val/plcc"),
+            }
+        )
+
+    def state_dict(self) -> dict:
+        return {"rows": self.rows}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rows = state["rows"]
+
+
+@dataclass(frozen=True)
+class FitResult:
+    best_checkpoint: Path
+    best_val_srcc: float
+    epochs: int
+    history: pd.DataFrame
+
+
+def accelerator_kind(train: TrainParams) -> str:
+    if train.accelerator == "auto":
+        return "gpu" if torch.cuda.is_available() else "cpu"
+    return train.accelerator
+
+
+def resume_path(checkpoints: Path, fingerprint: dict) -> Path | None:
+    """`last.ckpt` of an unfinished run with the same inputs; otherwise clear the folder."""
+    saved = checkpoints / FINGERPRINT
+    last = checkpoints / LAST
+    if (
+        last.exists()
+        and not (checkpoints / COMPLETE).exists()
+        and saved.exists()
+        and json.loads(saved.read_text()) == fingerprint
+    ):
+        log.info("resuming the unfinished run from %s", last)
+        return last
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    checkpoints.mkdir(parents=True)
+    saved.write_text(json.dumps(fingerprint, indent=2))
+    return None
+
+
+def fit(
+    module: L.LightningModule,
+    datamodule: L.LightningDataModule,
+    *,
+    train: TrainParams,
+    epochs: int,
+    checkpoints: Path,
+    fingerprint: dict,
+    logger: Logger | bool,
+    seed: int,
+) -> FitResult:
+    L.seed_everything(seed, workers=True, verbose=False)
+    is_zero = int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
+    resume = resume_path(checkpoints, fingerprint) if is_zero else checkpoints / LAST
+    if not is_zero and not resume.exists():
+        resume = None
+    best = ModelCheckpoint(
+        dirpath=checkpoints, filename="best", monitor=MONITOR, mode="max", enable_version_counter=False
+    )
+    # Lightning writes `last` only beside a new best: a second callback keeps every epoch's state.
+    last = ModelCheckpoint(dirpath=checkpoints, filename=Path(LAST).stem, enable_version_counter=False)
+    history = EpochHistory()
+    kind = accelerator_kind(train)
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        accelerator=kind,
+        devices=train.devices,
+        num_nodes=train.num_nodes,
+        strategy=train.strategy,
+        precision=train.precision[kind],
+        deterministic=train.deterministic,
+        logger=logger,
+        callbacks=[best, last, history],
+        plugins=[AtomicCheckpointIO()],
+        enable_progress_bar=train.progress_bar,
+        enable_model_summary=False,
+        log_every_n_steps=1,
+        default_root_dir=checkpoints,
+    )
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
+    if trainer.is_global_zero:
+        (checkpoints / COMPLETE).touch()
+    return FitResult(
+        best_checkpoint=Path(best.best_model_path),
+        best_val_srcc=float(best.best_model_score) if best.best_model_score is not None else float("nan"),
+        epochs=trainer.current_epoch,
+        history=pd.DataFrame(history.rows),
+    )

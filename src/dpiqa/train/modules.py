@@ -1,0 +1,100 @@
+"""LightningModules: they wire losses, metrics and optimisers around the plain networks."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.regression import PearsonCorrCoef, SpearmanCorrCoef
+
+
+def pairwise_margin_ranking_loss(scores: torch.Tensor, mos: torch.Tensor, margin: float) -> torch.Tensor:
+    """Margin ranking over every pair in the batch whose MOS differ (the authors' optional term)."""
+    i, j = torch.triu_indices(len(scores), len(scores), offset=1, device=scores.device)
+    order = torch.sign(mos[i] - mos[j])
+    keep = order != 0
+    if not keep.any():
+        return scores.sum() * 0
+    return F.margin_ranking_loss(scores[i][keep], scores[j][keep], order[keep], margin=margin)
+
+
+def _correlations() -> MetricCollection:
+    return MetricCollection({"srcc": SpearmanCorrCoef(), "plcc": PearsonCorrCoef()})
+
+
+class IQAModule(L.LightningModule, ABC):
+    """Shared training logic: one model_step for every split, Adam + MultiStepLR, SRCC/PLCC."""
+
+    def __init__(self, model: nn.Module, *, lr: float, weight_decay: float, milestones: list[int], lr_gamma: float):
+        super().__init__()
+        self.model = model
+        self.lr, self.weight_decay = lr, weight_decay
+        self.milestones, self.lr_gamma = milestones, lr_gamma
+        self.val_metrics = _correlations().clone(prefix="val/")
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.model(images)
+
+    @abstractmethod
+    def loss(self, batch: dict, score: torch.Tensor, quality_map: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The objective: a dict of named terms whose `loss` entry is optimised."""
+
+    def training_step(self, batch: dict, _: int) -> torch.Tensor:
+        score, quality_map = self(batch["image"])
+        losses = self.loss(batch, score.float(), quality_map.float())
+        for name, value in losses.items():
+            self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=len(score), sync_dist=True)
+        return losses["loss"]
+
+    def validation_step(self, batch: dict, _: int) -> None:
+        score, _ = self(batch["image"])
+        self.val_metrics.update(score.float(), batch["mos"])
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_dict(self.val_metrics.compute(), sync_dist=True)
+        self.val_metrics.reset()
+
+    def configure_optimizers(self):
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        optimizer = torch.optim.Adam(trainable, lr=self.lr, weight_decay=self.weight_decay)
+        scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, self.milestones, gamma=self.lr_gamma)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+
+
+class TeacherModule(IQAModule):
+    """MSE on MOS, plus an optional margin-ranking term (off by default, as the authors ran it)."""
+
+    def __init__(self, model: nn.Module, *, ranking_weight: float, ranking_margin: float, **optim):
+        super().__init__(model, **optim)
+        self.ranking_weight, self.ranking_margin = ranking_weight, ranking_margin
+
+    def loss(self, batch, score, quality_map):
+        losses = {"mse": F.mse_loss(score, batch["mos"])}
+        losses["loss"] = losses["mse"]
+        if self.ranking_weight:
+            losses["ranking"] = pairwise_margin_ranking_loss(score, batch["mos"], self.ranking_margin)
+            losses["loss"] = losses["loss"] + self.ranking_weight * losses["ranking"]
+        return losses
+
+
+class StudentModule(IQAModule):
+    """MSE(score, MOS) + map_weight x MSE(student map, teacher map); the teacher is not here.
+
+    The frozen teacher's maps are precomputed (teacher_targets stage) and arrive in the batch.
+    """
+
+    def __init__(self, model: nn.Module, *, map_weight: float, **optim):
+        super().__init__(model, **optim)
+        self.map_weight = map_weight
+
+    def loss(self, batch, score, quality_map):
+        losses = {
+            "mse": F.mse_loss(score, batch["mos"]),
+            "map_mse": F.mse_loss(quality_map, batch["teacher_map"]),
+        }
+        losses["loss"] = losses["mse"] + self.map_weight * losses["map_mse"]
+        return losses

@@ -1,0 +1,133 @@
+"""What the training stages do: train the teacher, precompute its targets, distil the student."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+from torch.utils.data import DataLoader
+
+from dpiqa.config import Params, Recipe
+from dpiqa.data.cards import card
+from dpiqa.data.loading import IQADataModule
+from dpiqa.models.checkpoints import read_state_dict
+from dpiqa.models.export import load_model, save_model
+from dpiqa.models.profiles import build_student, build_teacher
+from dpiqa.tracking.runs import StageTracker
+from dpiqa.train.fit import FitResult, fit
+from dpiqa.train.modules import IQAModule, StudentModule, TeacherModule
+
+log = logging.getLogger(__name__)
+
+
+def _md5(path: Path) -> str:
+    return hashlib.md5(Path(path).read_bytes()).hexdigest()
+
+
+def datamodule(params: Params, batch_size: int, teacher_targets: Path | None = None) -> IQADataModule:
+    key = params.base.dataset
+    return IQADataModule(
+        manifest=params.data.manifest_path(key),
+        split=params.split_file(),
+        root=params.data.dataset_dir(key),
+        image_size=params.profile.image_size,
+        batch_size=batch_size,
+        num_workers=params.train.num_workers,
+        teacher_targets=teacher_targets,
+    )
+
+
+def mos_range(params: Params) -> list[float]:
+    key = params.base.dataset
+    scale = params.data.sources.folder.mos_range if key == "folder" else card(key).mos_range
+    return list(scale)
+
+
+def _fingerprint(params: Params, stage: str, inputs: list[Path]) -> dict:
+    """What a resumable run depends on: its params and the bytes of its input tables."""
+    return {"params": params.logged("base", "train", stage), "inputs": {str(p): _md5(p) for p in inputs}}
+
+
+def _optimisation(recipe: Recipe) -> dict:
+    return {"lr": recipe.lr, "weight_decay": recipe.weight_decay, "milestones": recipe.milestones, "lr_gamma": recipe.lr_gamma}
+
+
+def _train(
+    params: Params,
+    stage: str,
+    module: IQAModule,
+    data: IQADataModule,
+    recipe: Recipe,
+    tracker: StageTracker,
+    inputs: list[Path],
+) -> FitResult:
+    tracker.log_dataset(data.dataset("train").table, data.manifest, f"{params.base.dataset}-train", "training")
+    tracker.log_dataset(data.dataset("val").table, data.manifest, f"{params.base.dataset}-val", "validation")
+    return fit(
+        module,
+        data,
+        train=params.train,
+        epochs=recipe.epochs,
+        checkpoints=params.train.checkpoints / stage,
+        fingerprint=_fingerprint(params, stage, inputs),
+        logger=tracker.lightning_logger(),
+        seed=params.base.seed,
+    )
+
+
+def _export(module: IQAModule, result: FitResult, params: Params, out: Path, metrics: Path, curve: Path, tracker: StageTracker) -> None:
+    """Save the best-val-SRCC weights as a model folder, the metrics and the curve."""
+    module.model.load_state_dict(read_state_dict(result.best_checkpoint, prefix="model."))
+    summary = {"best_val_srcc": result.best_val_srcc, "epochs": result.epochs}
+    save_model(module.model, out, params.profile, profile_name=params.base.profile,
+               dataset=params.base.dataset, mos_range=mos_range(params), seed=params.base.seed, **summary)
+    metrics.parent.mkdir(parents=True, exist_ok=True)
+    metrics.write_text(json.dumps(summary, indent=2))
+    curve.parent.mkdir(parents=True, exist_ok=True)
+    result.history.to_csv(curve, index=False)
+    tracker.log_metrics({"best_val_srcc": result.best_val_srcc})
+    tracker.log_artifacts([out], folder="model")
+    log.info("best val SRCC %.4f; model saved to %s", result.best_val_srcc, out)
+
+
+def train_teacher(params: Params, tracker: StageTracker) -> None:
+    config = params.train_teacher
+    recipe = config.recipes[params.base.profile]
+    teacher = build_teacher(params.profile, params.models.prompt_cache, params.base.seed)
+    module = TeacherModule(
+        teacher, ranking_weight=config.ranking_loss_weight, ranking_margin=config.ranking_margin, **_optimisation(recipe)
+    )
+    data = datamodule(params, recipe.batch_size)
+    result = _train(params, "train_teacher", module, data, recipe, tracker, [data.manifest, data.split])
+    if module.global_rank == 0:
+        _export(module, result, params, config.out, config.metrics, config.curve, tracker)
+
+
+@torch.inference_mode()
+def compute_teacher_targets(params: Params) -> Path:
+    """The frozen teacher's quality map for every training image, computed once."""
+    config = params.teacher_targets
+    teacher, _ = load_model(params.train_teacher.out)
+    dataset = datamodule(params, config.batch_size).dataset("train")
+    loader = DataLoader(dataset, batch_size=config.batch_size, num_workers=params.train.num_workers)
+    maps = torch.cat([teacher(batch["image"])[1] for batch in loader])
+    config.out.parent.mkdir(parents=True, exist_ok=True)
+    save_file({"maps": maps.contiguous()}, config.out, metadata={"images": json.dumps(list(dataset.table["image"]))})
+    log.info("teacher maps %s for %d training images -> %s", tuple(maps.shape[1:]), len(maps), config.out)
+    return config.out
+
+
+def distill_student(params: Params, tracker: StageTracker) -> None:
+    config = params.distill_student
+    recipe = config.recipes[params.base.profile]
+    student = build_student(params.profile, params.base.seed)
+    module = StudentModule(student, map_weight=config.map_loss_weight, **_optimisation(recipe))
+    targets = params.teacher_targets.out
+    data = datamodule(params, recipe.batch_size, teacher_targets=targets)
+    result = _train(params, "distill_student", module, data, recipe, tracker, [data.manifest, data.split, targets])
+    if module.global_rank == 0:
+        _export(module, result, params, config.out, config.metrics, config.curve, tracker)

@@ -1,0 +1,17 @@
+"""DVC stage `distill_student`: distil the teacher into the student, tracked in MLflow."""
+
+from dpiqa.config import load_params
+from dpiqa.runtime import run
+from dpiqa.tracking.runs import stage_run
+from dpiqa.train.pipeline import distill_student
+
+def main() -> None:
+    params = load_params()
+    inputs = [params.data.manifest_path(params.base.dataset), params.split_file().parent, params.teacher_targets.out]
+    logged = params.logged("base", "train", "distill_student")
+    with stage_run("distill_student", params.tracking.experiment, logged, inputs) as tracker:
+        distill_student(params, tracker)
+
+
+if __name__ == "__main__":
+    run(main)

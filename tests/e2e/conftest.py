@@ -1,0 +1,70 @@
+"""A small copy of the project (4 photos, 3 distortions, 2 epochs) where real `dvc repro` runs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ..conftest import REPO
+
+PHOTOS = ["astronaut", "coffee", "chelsea", "rocket"]
+DISTORTIONS = ["gaussian_blur", "jpeg", "white_noise"]
+EPOCHS = 2
+
+
+def run_in(project: Path, *command: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    """Run a command of the venv (dvc, python) in `project`, offline, with the default MLflow store."""
+    bin_dir = Path(sys.executable).parent
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update(PATH=f"{bin_dir}{os.pathsep}{env['PATH']}", HF_HUB_OFFLINE="1")
+    executable = str(bin_dir / command[0]) if (bin_dir / command[0]).exists() else command[0]
+    result = subprocess.run([executable, *command[1:]], cwd=project, env=env, capture_output=True, text=True, **kwargs)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+def edit_params(project: Path, edit: Callable[[dict], None]) -> None:
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    edit(params)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def _shrink(params: dict) -> None:
+    embedded = params["data"]["sources"]["embedded"]
+    embedded["photos"] = PHOTOS
+    embedded["distortions"] = {k: embedded["distortions"][k] for k in DISTORTIONS}
+    params["train"]["num_workers"] = 0
+    for stage in ("train_teacher", "distill_student"):
+        params[stage]["recipes"]["tiny"]["epochs"] = EPOCHS
+
+
+@pytest.fixture(scope="session")
+def prepared_project(tmp_path_factory) -> Path:
+    """The pipeline files in a fresh git + DVC project, data stages already run."""
+    root = tmp_path_factory.mktemp("prepared")
+    for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
+        shutil.copy(REPO / name, root / name)
+    ignore = shutil.ignore_patterns("tmp", "cache", "__pycache__")
+    for folder in ("stages", "src", ".dvc"):
+        shutil.copytree(REPO / folder, root / folder, ignore=ignore)
+    edit_params(root, _shrink)
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    run_in(root, "dvc", "repro", "split@embedded")
+    return root
+
+
+@pytest.fixture
+def project(prepared_project: Path, tmp_path: Path) -> Path:
+    """A private copy of the prepared project for a test to change."""
+    copy = tmp_path / "project"
+    shutil.copytree(prepared_project, copy, symlinks=True)
+    return copy

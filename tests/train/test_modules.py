@@ -1,0 +1,57 @@
+import pytest
+import torch
+
+from dpiqa.train.modules import StudentModule, TeacherModule, pairwise_margin_ranking_loss
+
+OPTIM = {"lr": 1e-3, "weight_decay": 0.0, "milestones": [2], "lr_gamma": 0.5}
+
+
+def test_ranking_loss_is_zero_for_correctly_ordered_scores_beyond_the_margin():
+    mos = torch.tensor([0.1, 0.5, 0.9])
+    assert pairwise_margin_ranking_loss(torch.tensor([0.0, 1.0, 2.0]), mos, margin=0.5) == 0
+    assert pairwise_margin_ranking_loss(torch.tensor([2.0, 1.0, 0.0]), mos, margin=0.0) > 0
+
+
+def test_ranking_loss_ignores_ties():
+    mos = torch.tensor([0.5, 0.5])
+    assert pairwise_margin_ranking_loss(torch.tensor([1.0, 0.0], requires_grad=True), mos, 0.1) == 0
+
+
+def _batch(tiny_profile, n=4):
+    side = tiny_profile.image_size // 8
+    return {"image": torch.rand(n, 3, tiny_profile.image_size, tiny_profile.image_size),
+            "mos": torch.linspace(0.1, 0.9, n), "teacher_map": torch.rand(n, 8, side, side)}
+
+
+def test_teacher_loss_is_mse_unless_ranking_is_switched_on(tiny_teacher, tiny_profile):
+    batch = _batch(tiny_profile)
+    score = torch.tensor([0.9, 0.5, 0.3, 0.1])
+    plain = TeacherModule(tiny_teacher, ranking_weight=0.0, ranking_margin=0.0, **OPTIM)
+    losses = plain.loss(batch, score, None)
+    assert set(losses) == {"mse", "loss"} and losses["loss"] == torch.nn.functional.mse_loss(score, batch["mos"])
+    ranked = TeacherModule(tiny_teacher, ranking_weight=2.0, ranking_margin=0.1, **OPTIM)
+    losses = ranked.loss(batch, score, None)
+    assert losses["ranking"] > 0
+    assert losses["loss"] == pytest.approx(float(losses["mse"] + 2.0 * losses["ranking"]))
+
+
+def test_student_loss_weights_the_map_term(tiny_student, tiny_profile):
+    batch = _batch(tiny_profile)
+    score, quality_map = torch.zeros(4), torch.zeros_like(batch["teacher_map"])
+    losses = StudentModule(tiny_student, map_weight=3.0, **OPTIM).loss(batch, score, quality_map)
+    expected = (batch["mos"] ** 2).mean() + 3.0 * (batch["teacher_map"] ** 2).mean()
+    assert losses["loss"] == pytest.approx(float(expected))
+
+
+def test_the_optimiser_skips_the_frozen_vae_and_follows_the_schedule(tiny_teacher):
+    module = TeacherModule(tiny_teacher, ranking_weight=0.0, ranking_margin=0.0, **OPTIM)
+    config = module.configure_optimizers()
+    optimised = {id(p) for group in config["optimizer"].param_groups for p in group["params"]}
+    assert not optimised & {id(p) for p in tiny_teacher.vae.parameters()}
+    assert {id(p) for p in tiny_teacher.unet.down_blocks.parameters()} <= optimised
+    assert not optimised & {id(p) for p in tiny_teacher.unet.conv_out.parameters()}  # never run
+    scheduler = config["lr_scheduler"]["scheduler"]
+    for _ in range(2):
+        config["optimizer"].step()
+        scheduler.step()
+    assert config["optimizer"].param_groups[0]["lr"] == pytest.approx(5e-4)
