@@ -11,7 +11,7 @@ export DVC_NO_ANALYTICS ?= 1
 export GX_ANALYTICS_ENABLED ?= false
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help install run test test-full dag clean
+.PHONY: help install run test test-full dag report-check clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -35,6 +35,15 @@ test-full: $(STAMP) ## Run every test, slow ones included
 
 dag: $(STAMP) ## Print the pipeline graph
 	$(BIN)/dvc dag
+
+CHROMIUM_FLAGS := --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+	--disable-background-networking --disable-component-update --disable-sync --hide-scrollbars
+
+report-check: ## Render reports/report.html offline in headless Chromium -> reports/report.png
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	chromium $(CHROMIUM_FLAGS) --user-data-dir=$$(mktemp -d) --window-size=1200,4000 \
+		--screenshot=$(abspath reports/report.png) file://$(abspath reports/report.html)
+	@test -s reports/report.png && echo "rendered: reports/report.png"
 
 clean: ## Remove run state (keeps .venv and the DVC cache)
 	rm -rf mlflow.db mlartifacts reports/validation data/datasets data/manifests data/splits

@@ -1,27 +1,121 @@
-"""The `dpiqa` command: what users run outside the pipeline."""
+"""The `dpiqa` command: score images, promote and roll back registered models, list datasets."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
 
 from dpiqa.data.cards import cards
 from dpiqa.runtime import run
 
+DEFAULT_MODEL = "models:/dpiqa-student@champion"
+SCORE_BATCH = 16
 
-def list_datasets(_: argparse.Namespace) -> None:
+
+def list_datasets(_: argparse.Namespace) -> int:
     for card in cards().values():
         scale = f"{card.mos_range[0]:g}-{card.mos_range[1]:g}" if card.mos_range else "params"
         count = card.expected_count or "-"
         print(f"{card.key:10} {card.source:9} {count!s:>6} images  MOS {scale:7} {card.name}")
+    return 0
+
+
+def load_scoring_model(model: str):
+    """A model folder (models/student) or an MLflow model URI (models:/name@alias, runs:/...)."""
+    from dpiqa.models.export import INFO, load_model
+
+    if (Path(model) / INFO).is_file():
+        return load_model(Path(model))
+    import mlflow
+
+    from dpiqa.tracking.runs import tracking_uri
+
+    mlflow.set_tracking_uri(tracking_uri())
+    wrapper = mlflow.pyfunc.load_model(model).unwrap_python_model()
+    return wrapper.model, wrapper.info
+
+
+def score(args: argparse.Namespace) -> int:
+    from dpiqa.scoring import find_images, score_images
+
+    model, info = load_scoring_model(args.model)
+    items = list(find_images(args.paths))
+    if not items:
+        raise ValueError(f"no images found in {' '.join(args.paths)}")
+    results = score_images(
+        model, items, image_size=info["profile"]["image_size"], mos_range=info["mos_range"],
+        batch_size=args.batch_size, progress=True,
+    )
+    scale = f"{info['mos_range'][0]:g}-{info['mos_range'][1]:g} ({info['dataset']})"
+    rows = [{"path": r.source, "score": r.score, "score_mos": r.score_mos, "scale": scale, "error": r.error}
+            for r in results]
+    failed = sum(r.error is not None for r in results)
+    if args.out and args.out.suffix == ".json":
+        args.out.write_text(json.dumps(rows, indent=2))
+    else:
+        import pandas as pd
+
+        table = pd.DataFrame(rows)
+        table.to_csv(args.out if args.out else sys.stdout, index=False)
+    print(f"scored {len(results) - failed} of {len(results)} images" + (f"; {failed} failed" if failed else ""),
+          file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _registry(args: argparse.Namespace):
+    from mlflow.tracking import MlflowClient
+
+    from dpiqa.config import load_params
+    from dpiqa.tracking.runs import tracking_uri
+
+    return MlflowClient(tracking_uri=tracking_uri()), load_params(args.params)
+
+
+def promote(args: argparse.Namespace) -> int:
+    from dpiqa.registry.registry import promote as promote_model
+
+    client, params = _registry(args)
+    decision = promote_model(client, args.name, params.register_, params.promote, dry_run=args.dry_run)
+    print(decision.describe())
+    return 0 if decision.promoted or (not decision.failures) else 1
+
+
+def rollback(args: argparse.Namespace) -> int:
+    from dpiqa.registry.registry import rollback as rollback_model
+
+    client, params = _registry(args)
+    print(rollback_model(client, args.name, params.register_))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dpiqa", description=__doc__)
     commands = parser.add_subparsers(required=True, dest="command")
     commands.add_parser("datasets", help="list the known datasets").set_defaults(func=list_datasets)
+
+    scorer = commands.add_parser("score", help="score images (files or folders, recursive)")
+    scorer.add_argument("paths", nargs="+")
+    scorer.add_argument("--model", default=DEFAULT_MODEL, help=f"MLflow model URI or a model folder (default {DEFAULT_MODEL})")
+    scorer.add_argument("--out", type=Path, help="write CSV or JSON (by the suffix); default: CSV on stdout")
+    scorer.add_argument("--batch-size", type=int, default=SCORE_BATCH)
+    scorer.set_defaults(func=score)
+
+    for name, handler, text in (("promote", promote, "move `champion` to the challenger if it passes the gates"),
+                                ("rollback", rollback, "restore the previous champion")):
+        command = commands.add_parser(name, help=text)
+        command.add_argument("name", help="registered model, e.g. dpiqa-student")
+        command.add_argument("--params", type=Path, default=Path("params.yaml"))
+        if name == "promote":
+            command.add_argument("--dry-run", action="store_true", help="check the gates, change nothing")
+        command.set_defaults(func=handler)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     arguments = build_parser().parse_args(argv)
-    run(lambda: arguments.func(arguments))
+    status = {}
+    run(lambda: status.setdefault("code", arguments.func(arguments)))
+    sys.exit(status.get("code", 0))

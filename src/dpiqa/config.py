@@ -172,7 +172,7 @@ class TrainParams(Section):
     devices: int = Field(ge=1)
     num_nodes: int = Field(ge=1)
     strategy: Literal["auto", "ddp", "ddp_spawn"]
-    precision: dict[Literal["cpu", "gpu"], str]
+    precision: dict[Literal["tiny", "sd15"], dict[Literal["cpu", "gpu"], str]]
     deterministic: bool
     checkpoints: Path
     progress_bar: bool
@@ -209,6 +209,36 @@ class DistillStudentParams(Section):
     recipes: dict[Literal["tiny", "sd15"], Recipe]
 
 
+class EvaluateParams(Section):
+    datasets: list[str] = Field(min_length=1)
+    batch_size: int = Field(ge=1)
+    bootstrap_resamples: int = Field(ge=10)
+    latency_runs: int = Field(ge=1)
+    metrics: Path
+    predictions: Path
+    figures: Path
+
+
+class RegisterParams(Section):
+    out: Path
+    teacher_name: str
+    student_name: str
+    challenger_alias: str
+    champion_alias: str
+    previous_alias: str
+
+
+class PromoteParams(Section):
+    srcc_margin: float = Field(ge=0)
+    teacher_margin: float = Field(ge=0)
+    max_latency_s: float = Field(gt=0)
+
+
+class ReportParams(Section):
+    markdown: Path
+    html: Path
+
+
 class TrackingParams(Section):
     experiment: str
 
@@ -223,6 +253,10 @@ class Params(Section):
     train_teacher: TrainTeacherParams
     teacher_targets: TeacherTargetsParams
     distill_student: DistillStudentParams
+    evaluate: EvaluateParams
+    register_: RegisterParams = Field(alias="register")
+    promote: PromoteParams
+    report: ReportParams
     tracking: TrackingParams
 
     @property
@@ -231,8 +265,8 @@ class Params(Section):
 
     def logged(self, *sections: str) -> dict:
         """The named sections and the active profile, as plain data for experiment tracking."""
-        chosen = {name: getattr(self, name).model_dump(mode="json") for name in sections}
-        return {**chosen, "profile": self.profile.model_dump(mode="json")}
+        dumped = self.model_dump(mode="json", by_alias=True)
+        return {**{name: dumped[name] for name in sections}, "profile": dumped["models"]["profiles"][self.base.profile]}
 
     def split_file(self) -> Path:
         """The split the models train on: the training dataset at train.split_seed."""

@@ -28,6 +28,16 @@ def trained(prepared_project, tmp_path_factory):
     return project
 
 
+@pytest.fixture
+def project_after_repro(trained, tmp_path):
+    """A private copy of the trained project, for tests that change the registry or params."""
+    import shutil
+
+    copy = tmp_path / "project"
+    shutil.copytree(trained, copy, symlinks=True)
+    return copy
+
+
 def _client(project) -> MlflowClient:
     return MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow.db'}")
 
@@ -112,7 +122,7 @@ def test_a_killed_training_stage_resumes_from_its_last_checkpoint(project):
 
 def test_ddp_on_two_cpu_processes_trains_two_epochs(project):
     def distributed(params):
-        params["train"].update(accelerator="cpu", devices=2, strategy="ddp", precision={"cpu": "32-true", "gpu": "16-mixed"})
+        params["train"].update(accelerator="cpu", devices=2, strategy="ddp")
 
     edit_params(project, distributed)
     result = run_in(project, "dvc", "repro", "train_teacher", timeout=600)
@@ -121,3 +131,79 @@ def test_ddp_on_two_cpu_processes_trains_two_epochs(project):
     curve = pd.read_csv(project / "reports/train/teacher_curve.csv")
     assert list(curve["epoch"]) == list(range(EPOCHS))
     assert (project / "models/teacher/model.safetensors").is_file()
+
+
+def test_repro_ends_with_challengers_metrics_and_report(trained):
+    registry = json.loads((trained / "reports/registry.json").read_text())
+    client = _client(trained)
+    for kind, name in (("teacher", "dpiqa-teacher"), ("student", "dpiqa-student")):
+        version = client.get_model_version_by_alias(name, "challenger")
+        assert registry[kind]["version"] == str(version.version)
+        assert float(version.tags["test_srcc"]) == pytest.approx(
+            json.loads((trained / "reports/metrics.json").read_text())[kind]["embedded"]["srcc"])
+        assert version.tags["git.commit"] and version.tags["dvc.data/manifests/embedded.csv"]
+    metrics = json.loads((trained / "reports/metrics.json").read_text())
+    assert set(metrics["student"]["embedded"]) >= {"srcc", "srcc_ci95", "krcc", "plcc", "plcc_logistic", "rmse"}
+    assert (trained / "reports/predictions/embedded.csv").is_file()
+    page = (trained / "reports/report.html").read_text()
+    assert "data:image/png;base64," in page and "Provenance" in page
+
+
+def _promote_leniently(project):
+    edit_params(project, lambda p: p["promote"].update(srcc_margin=1.0, teacher_margin=1.0, max_latency_s=100.0))
+    return run_in(project, "dpiqa", "promote", "dpiqa-student")
+
+
+def test_promote_then_score_a_folder_with_the_champion(project_after_repro):
+    project = project_after_repro
+    promoted = _promote_leniently(project)
+    assert "is now champion" in promoted.stdout
+    images = project / "to_score"
+    images.mkdir()
+    for source in sorted((project / "data/datasets/embedded/images/astronaut").glob("*.png"))[:3]:
+        (images / source.name).write_bytes(source.read_bytes())
+    (images / "broken.jpg").write_bytes(b"not a jpeg")
+    result = run_in(project, "dpiqa", "score", "to_score", "--out", "scores.csv", check=False)
+    assert result.returncode == 1 and "scored 3 of 4 images; 1 failed" in result.stderr
+    scores = pd.read_csv(project / "scores.csv")
+    assert scores["score"].notna().sum() == 3 and "not a readable image" in scores.loc[scores["score"].isna(), "error"].iloc[0]
+    assert (scores["scale"].dropna() == "0-100 (embedded)").all()
+
+
+def test_the_served_champion_scores_posted_images(project_after_repro):
+    import base64
+    import socket
+    import urllib.request
+
+    project = project_after_repro
+    _promote_leniently(project)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    bin_dir = os.path.dirname(sys.executable)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
+    server = subprocess.Popen([os.path.join(bin_dir, "mlflow"), "models", "serve", "-m", "models:/dpiqa-student@champion",
+                               "-h", "127.0.0.1", "-p", str(port), "--env-manager", "local"],
+                              cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None, server.stderr.read().decode()[-2000:]
+                time.sleep(1)
+        image = (project / "data/datasets/embedded/images/coffee/coffee_jpeg_5.png").read_bytes()
+        payload = json.dumps({"dataframe_split": {"columns": ["image"], "data": [[base64.b64encode(image).decode()], ["bm90IGFuIGltYWdl"]]}})
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=payload.encode(),
+                                         headers={"Content-Type": "application/json"})
+        predictions = json.loads(urllib.request.urlopen(request, timeout=60).read())["predictions"]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+    assert isinstance(predictions[0]["score"], float)
+    assert predictions[0]["score_mos"] == pytest.approx(100 * predictions[0]["score"])
+    assert predictions[0]["error"] == "" and "not a readable image" in predictions[1]["error"]

@@ -171,3 +171,18 @@ def stage_run(
         if params_file.exists():
             mlflow.log_artifact(str(params_file))
         yield StageTracker(run, experiment)
+
+
+def pipeline_runs(experiment: str) -> dict[str, str]:
+    """Stage name -> MLflow run id of the newest runs of this pipeline run (empty if none)."""
+    mlflow.set_tracking_uri(tracking_uri())
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return {}
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string=f"tags.`{PIPELINE_TAG}` = '{pipeline_id()}' and tags.`{KIND_TAG}` = 'stage'",
+        order_by=["attributes.start_time ASC"],
+    )
+    return {run.data.tags["dpiqa.stage"]: run.info.run_id for run in runs}

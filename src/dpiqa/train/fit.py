@@ -105,6 +105,7 @@ def fit(
     fingerprint: dict,
     logger: Logger | bool,
     seed: int,
+    profile: str,
 ) -> FitResult:
     L.seed_everything(seed, workers=True, verbose=False)
     is_zero = int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
@@ -124,7 +125,7 @@ def fit(
         devices=train.devices,
         num_nodes=train.num_nodes,
         strategy=train.strategy,
-        precision=train.precision[kind],
+        precision=train.precision[profile][kind],
         deterministic=train.deterministic,
         logger=logger,
         callbacks=[best, last, history],

@@ -76,6 +76,7 @@ def _train(
         fingerprint=_fingerprint(params, stage, inputs),
         logger=tracker.lightning_logger(),
         seed=params.base.seed,
+        profile=params.base.profile,
     )
 
 

@@ -1,0 +1,140 @@
+"""Evaluate the teacher and the student on test splits: agreement with MOS, with each other, cost.
+
+The training dataset is scored on its test split (touched here only); any other dataset named in
+params is scored whole, for cross-dataset generalisation.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import nn
+
+from dpiqa.config import Params
+from dpiqa.data.loading import IQADataset
+from dpiqa.data.manifest import read_manifest
+from dpiqa.data.splits import read_split
+from dpiqa.evaluate.figures import scatter, training_curves
+from dpiqa.evaluate.metrics import agreement, bootstrap_intervals
+from dpiqa.evaluate.predict import predict
+from dpiqa.models.export import load_model
+
+MODELS = ("teacher", "student")
+
+
+def evaluation_table(params: Params, dataset: str) -> pd.DataFrame:
+    manifest = read_manifest(params.data.manifest_path(dataset))
+    if dataset != params.base.dataset:
+        return manifest
+    split = read_split(params.split.split_path(dataset, params.train.split_seed))
+    test = set(split.loc[split["split"] == "test", "image"])
+    return manifest[manifest["image"].isin(test)].reset_index(drop=True)
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@torch.inference_mode()
+def latency_per_image(model: nn.Module, image_size: int, runs: int) -> float:
+    """Median seconds for one image (batch 1, fp32) after a warm-up pass."""
+    image = torch.rand(1, 3, image_size, image_size)
+    model.eval()(image)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        model(image)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def score_datasets(params: Params, models: dict[str, nn.Module]) -> dict[str, pd.DataFrame]:
+    """Per dataset, one row per image with each model's prediction on [0, 1]."""
+    config = params.evaluate
+    tables = {}
+    for dataset in config.datasets:
+        table = IQADataset(evaluation_table(params, dataset), params.data.dataset_dir(dataset), params.profile.image_size)
+        frame = table.table[["image", "mos", "ref_image", "distortion", "distortion_level"]].copy()
+        for name, model in models.items():
+            frame[name] = predict(model, table, config.batch_size, params.train.num_workers)["prediction"].to_numpy()
+        tables[dataset] = frame
+    return tables
+
+
+def summarise(params: Params, tables: dict[str, pd.DataFrame], models: dict[str, nn.Module]) -> dict:
+    """The metrics file: per model and dataset every statistic with its 95% interval."""
+    config = params.evaluate
+    summary: dict = {name: {"parameters": parameter_count(m)} for name, m in models.items()}
+    for name, model in models.items():
+        summary[name]["latency_s"] = latency_per_image(model, params.profile.image_size, config.latency_runs)
+    summary["agreement"] = {}
+    for dataset, frame in tables.items():
+        mos = frame["mos"].to_numpy()
+        for name in models:
+            prediction = frame[name].to_numpy()
+            values = agreement(prediction, mos)
+            intervals = bootstrap_intervals(prediction, mos, config.bootstrap_resamples, params.base.seed)
+            summary[name][dataset] = {
+                **values,
+                **{f"{k}_ci95": list(v) for k, v in intervals.items()},
+                "images": len(frame),
+            }
+        if set(MODELS) <= set(models):
+            summary["agreement"][dataset] = float(
+                agreement(frame["teacher"].to_numpy(), frame["student"].to_numpy())["srcc"]
+            )
+    summary["ratios"] = {
+        "parameters_teacher_over_student": summary["teacher"]["parameters"] / summary["student"]["parameters"],
+        "latency_teacher_over_student": summary["teacher"]["latency_s"] / summary["student"]["latency_s"],
+    }
+    return summary
+
+
+def per_distortion(frame: pd.DataFrame, models: tuple[str, ...] = MODELS) -> pd.DataFrame:
+    """SRCC per distortion type (synthetic sets): where each model ranks quality well or not."""
+    rows = []
+    for distortion, group in frame.dropna(subset=["distortion"]).groupby("distortion"):
+        if group["mos"].nunique() < 3:
+            continue
+        row = {"distortion": distortion, "images": len(group)}
+        row.update({name: agreement(group[name].to_numpy(), group["mos"].to_numpy())["srcc"] for name in models})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def run_evaluation(params: Params) -> tuple[dict, list[Path]]:
+    """Score, summarise and write metrics.json, the prediction tables and the figures."""
+    models = {name: load_model(out)[0] for name, out in (("teacher", params.train_teacher.out), ("student", params.distill_student.out))}
+    tables = score_datasets(params, models)
+    summary = summarise(params, tables, models)
+    config = params.evaluate
+    config.metrics.parent.mkdir(parents=True, exist_ok=True)
+    config.metrics.write_text(json.dumps(summary, indent=2))
+    config.predictions.mkdir(parents=True, exist_ok=True)
+    figures = []
+    for dataset, frame in tables.items():
+        frame.to_csv(config.predictions / f"{dataset}.csv", index=False)
+        figures.append(scatter(frame, dataset, MODELS, config.figures / f"scatter_{dataset}.png"))
+    curves = {"teacher": pd.read_csv(params.train_teacher.curve), "student": pd.read_csv(params.distill_student.curve)}
+    figures.append(training_curves(curves, config.figures / "training_curves.png"))
+    return summary, figures
+
+
+def flat_metrics(summary: dict) -> dict[str, float]:
+    """The numeric leaves of the summary as `teacher.embedded.srcc`-style MLflow metric names."""
+    flat = {}
+
+    def walk(node, prefix: str) -> None:
+        for key, value in node.items():
+            if isinstance(value, dict):
+                walk(value, f"{prefix}{key}.")
+            elif isinstance(value, (int, float)):
+                flat[f"{prefix}{key}"] = float(value)
+
+    walk(summary, "")
+    return flat

@@ -1,0 +1,161 @@
+"""The reviewer's report: results, figures and the provenance to reproduce them.
+
+Written twice from the same content: `report.md` (figures linked) and a self-contained
+`report.html` (figures embedded as data URIs, inline CSS, no scripts, nothing fetched).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import platform
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from dpiqa.evaluate.evaluation import MODELS, per_distortion
+
+PACKAGES = ("dpiqa", "torch", "torchvision", "diffusers", "transformers", "lightning", "mlflow", "dvc",
+            "great-expectations", "pandas", "pillow", "scipy", "torchmetrics")
+STATISTICS = ("srcc", "krcc", "plcc", "plcc_logistic", "rmse")
+CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px solid #ddd}
+.warning{background:#fff4d6;border-left:4px solid #e0a800;padding:8px 12px}code,pre{background:#f6f6f6}
+pre{padding:8px;overflow-x:auto;font-size:12px}"""
+
+
+@dataclass
+class Section:
+    title: str
+    text: str = ""
+    table: pd.DataFrame | None = None
+    figures: list[Path] = field(default_factory=list)
+    code: str | None = None
+
+
+def results_table(summary: dict) -> pd.DataFrame:
+    rows = []
+    for model in MODELS:
+        for dataset, values in summary[model].items():
+            if not isinstance(values, dict):
+                continue
+            row = {"model": model, "test set": dataset, "images": values["images"]}
+            for name in STATISTICS:
+                low, high = values[f"{name}_ci95"]
+                row[name] = f"{values[name]:.3f} [{low:.3f}, {high:.3f}]"
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def cost_table(summary: dict) -> pd.DataFrame:
+    rows = [{"model": m, "parameters (M)": f"{summary[m]['parameters'] / 1e6:.2f}",
+             "CPU latency (ms/image)": f"{summary[m]['latency_s'] * 1e3:.1f}"} for m in MODELS]
+    ratios = summary["ratios"]
+    rows.append({"model": "teacher / student", "parameters (M)": f"{ratios['parameters_teacher_over_student']:.2f}x",
+                 "CPU latency (ms/image)": f"{ratios['latency_teacher_over_student']:.2f}x"})
+    return pd.DataFrame(rows)
+
+
+def provenance(
+    params_file: Path, lock_file: Path, registry: dict, commit: str, runs: dict[str, str]
+) -> tuple[pd.DataFrame, str]:
+    lock = yaml.safe_load(lock_file.read_text()) if lock_file.exists() else {"stages": {}}
+    rows = [{"what": "git commit", "value": commit}]
+    for stage, entry in sorted(lock.get("stages", {}).items()):
+        for out in entry.get("outs", []):
+            rows.append({"what": f"{stage}: {out['path']}", "value": out.get("md5", "")})
+    for entry in registry.values():
+        rows.append({"what": f"registry: {entry['name']}", "value": f"version {entry['version']} ({entry['uri']})"})
+    rows += [{"what": f"MLflow run: {stage}", "value": run_id} for stage, run_id in runs.items()]
+    for package in PACKAGES:
+        try:
+            rows.append({"what": f"package {package}", "value": metadata.version(package)})
+        except metadata.PackageNotFoundError:
+            continue
+    rows.append({"what": "machine", "value": f"{platform.platform()}, {platform.machine()}, {os.cpu_count()} CPUs"})
+    rows.append({"what": "python", "value": platform.python_version()})
+    return pd.DataFrame(rows), params_file.read_text()
+
+
+def build_sections(summary: dict, predictions: dict[str, pd.DataFrame], figures: Path, provenance_rows: pd.DataFrame,
+                   params_text: str, synthetic: bool, dataset: str) -> list[Section]:
+    sections = [Section("Results on the test sets",
+                        "Each statistic with its paired-bootstrap 95% interval. PLCC is given raw and after the "
+                        "4-parameter logistic fit; RMSE is on the [0, 1] scale. The training dataset is scored on "
+                        "its test split (never used for model selection); other datasets whole.",
+                        table=results_table(summary))]
+    agreement = pd.DataFrame([{"test set": k, "SRCC(teacher, student)": f"{v:.3f}"} for k, v in summary["agreement"].items()])
+    sections.append(Section("Teacher vs student", "Cost on this machine's CPU (batch 1, fp32, median) and how "
+                            "closely the student ranks images like its teacher.", table=cost_table(summary)))
+    sections.append(Section("Teacher-student agreement", table=agreement,
+                            figures=sorted(figures.glob("scatter_*.png"))))
+    sections.append(Section("Training curves", "Train loss and validation SRCC per epoch; the best-val-SRCC "
+                            "epoch is the model kept.", figures=[figures / "training_curves.png"]))
+    for name, frame in predictions.items():
+        if frame["distortion"].notna().any():
+            sections.append(Section(f"Per-distortion SRCC ({name})", table=per_distortion(frame).round(3)))
+    sections.append(Section("Provenance", f"Everything needed to reproduce this report: `git checkout` the commit, "
+                            f"`dvc repro` with these params. Trained on `{dataset}`.", table=provenance_rows,
+                            code=params_text))
+    if synthetic:
+        sections.insert(0, Section("Synthetic labels", "The training data is synthetic: its MOS are full-reference "
+                                   "pseudo-labels, not human opinion. These numbers exercise the pipeline; they say "
+                                   "nothing about real-world quality prediction."))
+    return sections
+
+
+def to_markdown(sections: list[Section], root: Path) -> str:
+    parts = ["# DP-IQA evaluation report", ""]
+    for section in sections:
+        parts += [f"## {section.title}", ""]
+        if section.title == "Synthetic labels":
+            parts += [f"> **Warning.** {section.text}", ""]
+        elif section.text:
+            parts += [section.text, ""]
+        if section.table is not None and not section.table.empty:
+            parts += [section.table.to_markdown(index=False), ""]
+        parts += [f"![{figure.stem}]({os.path.relpath(figure, root)})" for figure in section.figures]
+        if section.code:
+            parts += ["<details><summary>params.yaml</summary>", "", "```yaml", section.code.rstrip(), "```", "", "</details>", ""]
+        parts.append("")
+    return "\n".join(parts)
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode()
+
+
+def to_html(sections: list[Section]) -> str:
+    body = ["<h1>DP-IQA evaluation report</h1>"]
+    for section in sections:
+        body.append(f"<h2>{html.escape(section.title)}</h2>")
+        if section.text:
+            css = ' class="warning"' if section.title == "Synthetic labels" else ""
+            body.append(f"<p{css}>{html.escape(section.text)}</p>")
+        if section.table is not None and not section.table.empty:
+            body.append(section.table.to_html(index=False, border=0, escape=True))
+        body += [f'<p><img alt="{html.escape(f.stem)}" src="{_data_uri(f)}"></p>' for f in section.figures if f.exists()]
+        if section.code:
+            body.append(f"<details><summary>params.yaml</summary><pre>{html.escape(section.code)}</pre></details>")
+    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>DP-IQA report</title>"
+            f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>")
+
+
+def write_report(sections: list[Section], markdown_path: Path, html_path: Path) -> None:
+    markdown_path.parent.mkdir(parents=True, exist_ok=True)
+    markdown_path.write_text(to_markdown(sections, markdown_path.parent))
+    html_path.write_text(to_html(sections))
+
+
+def load_predictions(folder: Path, datasets: list[str]) -> dict[str, pd.DataFrame]:
+    return {name: pd.read_csv(folder / f"{name}.csv") for name in datasets}
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text())

@@ -1,0 +1,82 @@
+"""The trained models as MLflow pyfunc models: a DataFrame of images in, scores out.
+
+Input: a column `image` holding file paths or base64-encoded image bytes. Output: `score` on
+[0, 1], `score_mos` on the training dataset's MOS scale, and `error` (empty when scored).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from importlib import metadata
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import infer_signature
+from PIL import Image
+
+import dpiqa
+from dpiqa.models.export import load_model
+from dpiqa.scoring import score_images
+
+INPUT_COLUMN = "image"
+EXAMPLE_SIDE = 64
+BATCH_SIZE = 16
+
+
+class DPIQAPyfunc(mlflow.pyfunc.PythonModel):
+    def load_context(self, context) -> None:
+        self.model, self.info = load_model(Path(context.artifacts["model"]))
+
+    def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
+        if INPUT_COLUMN not in model_input:
+            raise ValueError(f"the input needs a column {INPUT_COLUMN!r} of file paths or base64 images")
+        results = score_images(
+            self.model,
+            model_input[INPUT_COLUMN].astype(str).tolist(),
+            image_size=self.info["profile"]["image_size"],
+            mos_range=self.info["mos_range"],
+            batch_size=BATCH_SIZE,
+        )
+        return pd.DataFrame(
+            {
+                "score": [r.score if r.score is not None else np.nan for r in results],
+                "score_mos": [r.score_mos if r.score_mos is not None else np.nan for r in results],
+                "error": [r.error or "" for r in results],
+            }
+        )
+
+
+def example_image() -> str:
+    """A small deterministic image as base64 PNG: the logged input example."""
+    pixels = np.random.default_rng(0).integers(0, 256, (EXAMPLE_SIDE, EXAMPLE_SIDE, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def pinned_requirements() -> list[str]:
+    """This environment's versions of everything dpiqa depends on."""
+    names = [r.split(";")[0].split("[")[0].split("=")[0].split("<")[0].split(">")[0].strip()
+             for r in metadata.requires("dpiqa") or [] if "extra ==" not in r]
+    return sorted(f"{name}=={metadata.version(name)}" for name in names)
+
+
+def log_pyfunc(model_dir: Path, registered_name: str, artifact_name: str) -> mlflow.models.model.ModelInfo:
+    """Log the model folder as a pyfunc model in the active run and register a new version."""
+    example = pd.DataFrame({INPUT_COLUMN: [example_image()]})
+    wrapper = DPIQAPyfunc()
+    wrapper.model, wrapper.info = load_model(model_dir)
+    signature = infer_signature(example, wrapper.predict(None, example))
+    return mlflow.pyfunc.log_model(
+        name=artifact_name,
+        python_model=DPIQAPyfunc(),
+        artifacts={"model": str(model_dir)},
+        code_paths=[str(Path(dpiqa.__file__).parent)],
+        signature=signature,
+        input_example=example,
+        pip_requirements=pinned_requirements(),
+        registered_model_name=registered_name,
+    )

@@ -1,0 +1,27 @@
+"""DVC stage `report`: reports/report.md and a self-contained reports/report.html."""
+
+from pathlib import Path
+
+from dpiqa.config import PARAMS_FILE, load_params
+from dpiqa.data.manifest import read_manifest
+from dpiqa.evaluate.report import build_sections, load_predictions, provenance, read_json, write_report
+from dpiqa.runtime import run
+from dpiqa.tracking.runs import git_commit, pipeline_runs
+
+
+def main() -> None:
+    params = load_params()
+    config = params.evaluate
+    registry = read_json(params.register_.out)
+    runs = pipeline_runs(params.tracking.experiment)
+    rows, params_text = provenance(Path(PARAMS_FILE), Path("dvc.lock"), registry, git_commit(), runs)
+    labels = read_manifest(params.data.manifest_path(params.base.dataset))["label_source"]
+    sections = build_sections(
+        read_json(config.metrics), load_predictions(config.predictions, config.datasets), config.figures,
+        rows, params_text, synthetic=labels.str.startswith("synthetic").any(), dataset=params.base.dataset,
+    )
+    write_report(sections, params.report.markdown, params.report.html)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,28 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from dpiqa.evaluate.evaluation import flat_metrics, latency_per_image, per_distortion
+
+
+def test_per_distortion_srcc_skips_groups_without_spread():
+    frame = pd.DataFrame({
+        "distortion": ["blur"] * 4 + ["pristine"] * 3,
+        "mos": [0.9, 0.7, 0.5, 0.3, 1.0, 1.0, 1.0],
+        "teacher": [0.8, 0.6, 0.4, 0.2, 0.9, 0.9, 0.9],
+        "student": [0.2, 0.4, 0.6, 0.8, 0.9, 0.9, 0.9],
+    })
+    table = per_distortion(frame)
+    assert list(table["distortion"]) == ["blur"]
+    assert table.loc[0, "teacher"] == pytest.approx(1) and table.loc[0, "student"] == pytest.approx(-1)
+
+
+def test_latency_is_a_positive_median(tiny_student, tiny_profile):
+    assert 0 < latency_per_image(tiny_student, tiny_profile.image_size, runs=2) < 5
+
+
+def test_flat_metrics_keeps_numeric_leaves():
+    summary = {"teacher": {"embedded": {"srcc": 0.5, "srcc_ci95": [0.4, 0.6], "images": 10}, "parameters": 3}}
+    assert flat_metrics(summary) == {"teacher.embedded.srcc": 0.5, "teacher.embedded.images": 10.0,
+                                     "teacher.parameters": 3.0}

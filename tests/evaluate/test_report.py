@@ -1,0 +1,49 @@
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dpiqa.evaluate.figures import scatter, training_curves
+from dpiqa.evaluate.report import build_sections, provenance, to_html, to_markdown
+
+
+@pytest.fixture
+def report_inputs(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"image": [f"{i}.png" for i in range(30)], "mos": rng.uniform(0, 1, 30),
+                          "distortion": ["blur", "noise", "jpeg"] * 10})
+    frame["teacher"], frame["student"] = frame["mos"] + rng.normal(0, .1, 30), frame["mos"] + rng.normal(0, .2, 30)
+    stats = {"srcc": .9, "krcc": .7, "plcc": .88, "plcc_logistic": .9, "rmse": .1, "images": 30}
+    stats.update({f"{k}_ci95": [.8, .95] for k in ("srcc", "krcc", "plcc", "plcc_logistic", "rmse")})
+    summary = {"teacher": {"parameters": 2_000_000, "latency_s": .02, "embedded": stats},
+               "student": {"parameters": 1_000_000, "latency_s": .01, "embedded": stats},
+               "agreement": {"embedded": .93}, "ratios": {"parameters_teacher_over_student": 2.0,
+                                                          "latency_teacher_over_student": 2.0}}
+    figures = tmp_path / "figures"
+    scatter(frame, "embedded", ("teacher", "student"), figures / "scatter_embedded.png")
+    curve = pd.DataFrame({"epoch": [0, 1], "train_loss": [1.0, .5], "val_srcc": [.3, .6]})
+    training_curves({"teacher": curve, "student": curve}, figures / "training_curves.png")
+    params = tmp_path / "params.yaml"
+    params.write_text("base:\n  seed: 1\n")
+    lock = tmp_path / "dvc.lock"
+    lock.write_text("schema: '2.0'\nstages:\n  train_teacher:\n    outs:\n    - path: models/teacher\n      md5: abc123.dir\n")
+    rows, text = provenance(params, lock, {"student": {"name": "dpiqa-student", "version": "3", "uri": "models:/dpiqa-student@challenger"}},
+                            "deadbeef", {"train_teacher": "run42"})
+    return build_sections(summary, {"embedded": frame}, figures, rows, text, synthetic=True, dataset="embedded")
+
+
+def test_html_is_self_contained(report_inputs):
+    page = to_html(report_inputs)
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page)
+    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "<script" not in page and "http" not in page.lower().replace("http-equiv", "")
+
+
+def test_report_carries_results_breakdown_and_provenance(report_inputs, tmp_path):
+    markdown = to_markdown(report_inputs, tmp_path)
+    for expected in ("0.900 [0.800, 0.950]", "Per-distortion SRCC", "deadbeef", "abc123.dir", "run42",
+                     "models:/dpiqa-student@challenger", "package torch", "synthetic", "seed: 1",
+                     "![scatter_embedded](figures/scatter_embedded.png)"):
+        assert expected in markdown, expected
+    assert "Synthetic labels" in to_html(report_inputs)
