@@ -11,7 +11,7 @@ export DVC_NO_ANALYTICS ?= 1
 export GX_ANALYTICS_ENABLED ?= false
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help install run test test-full dag report-check clean
+.PHONY: help install run test test-full lint dag report-check clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ test: $(STAMP) ## Run the fast test suite
 
 test-full: $(STAMP) ## Run every test, slow ones included
 	$(BIN)/pytest -m ''
+
+lint: $(STAMP) ## Static checks (ruff)
+	$(BIN)/ruff check src stages tests benchmarks
 
 dag: $(STAMP) ## Print the pipeline graph
 	$(BIN)/dvc dag

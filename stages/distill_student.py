@@ -5,6 +5,7 @@ from dpiqa.runtime import run
 from dpiqa.tracking.runs import stage_run
 from dpiqa.train.pipeline import distill_student
 
+
 def main() -> None:
     params = load_params()
     inputs = [params.data.manifest_path(params.base.dataset), params.split_file().parent, params.teacher_targets.out]

@@ -1,7 +1,5 @@
-import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from dpiqa.evaluate.evaluation import flat_metrics, latency_per_image, per_distortion
 

@@ -1,12 +1,12 @@
 import torch
 
+from dpiqa.models.profiles import prompt_embeddings
 from dpiqa.models.prompts import (
     PromptCacheKey,
     build_offline_tokenizer,
     build_prompts,
     cached_prompt_embeddings,
 )
-from dpiqa.models.profiles import prompt_embeddings
 
 
 def test_1485_prompts_quality_outermost_distortion_innermost():
