@@ -6,7 +6,7 @@ from dpiqa.config import PARAMS_FILE, load_params
 from dpiqa.data.manifest import read_manifest
 from dpiqa.evaluate.report import build_sections, load_predictions, provenance, read_json, write_report
 from dpiqa.runtime import run
-from dpiqa.tracking.runs import git_commit, pipeline_runs
+from dpiqa.tracking.runs import git_commit, lock_hashes, pipeline_runs
 
 
 def main() -> None:
@@ -14,7 +14,7 @@ def main() -> None:
     config = params.evaluate
     registry = read_json(params.register_.out)
     runs = pipeline_runs(params.tracking.experiment)
-    rows, params_text = provenance(Path(PARAMS_FILE), Path("dvc.lock"), registry, git_commit(), runs)
+    rows, params_text = provenance(Path(PARAMS_FILE), lock_hashes(), registry, git_commit(), runs)
     labels = read_manifest(params.data.manifest_path(params.base.dataset))["label_source"]
     sections = build_sections(
         read_json(config.metrics), load_predictions(config.predictions, config.datasets), config.figures,

@@ -7,11 +7,12 @@ import json
 import sys
 from pathlib import Path
 
+from dpiqa.config import PARAMS_FILE
 from dpiqa.data.cards import cards
 from dpiqa.runtime import run
+from dpiqa.scoring import SCORE_BATCH_SIZE
 
-DEFAULT_MODEL = "models:/dpiqa-student@champion"
-SCORE_BATCH = 16
+DEFAULT_MODEL = "models:/dpiqa-student@champion"  # params.yaml register.student_name @ champion_alias
 
 
 def list_datasets(_: argparse.Namespace) -> int:
@@ -33,7 +34,14 @@ def load_scoring_model(model: str):
     from dpiqa.tracking.runs import tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri())
-    wrapper = mlflow.pyfunc.load_model(model).unwrap_python_model()
+    try:
+        wrapper = mlflow.pyfunc.load_model(model).unwrap_python_model()
+    except mlflow.exceptions.MlflowException as error:
+        raise ValueError(
+            f"cannot load {model} from {tracking_uri()}: {error.message}\n"
+            "Promote a version first (`dpiqa promote dpiqa-student`), or name another model, e.g. "
+            "--model models:/dpiqa-student@challenger or --model models/student"
+        ) from error
     return wrapper.model, wrapper.info
 
 
@@ -99,14 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     scorer.add_argument("paths", nargs="+")
     scorer.add_argument("--model", default=DEFAULT_MODEL, help=f"MLflow model URI or a model folder (default {DEFAULT_MODEL})")
     scorer.add_argument("--out", type=Path, help="write CSV or JSON (by the suffix); default: CSV on stdout")
-    scorer.add_argument("--batch-size", type=int, default=SCORE_BATCH)
+    scorer.add_argument("--batch-size", type=int, default=SCORE_BATCH_SIZE)
     scorer.set_defaults(func=score)
 
     for name, handler, text in (("promote", promote, "move `champion` to the challenger if it passes the gates"),
                                 ("rollback", rollback, "restore the previous champion")):
         command = commands.add_parser(name, help=text)
         command.add_argument("name", help="registered model, e.g. dpiqa-student")
-        command.add_argument("--params", type=Path, default=Path("params.yaml"))
+        command.add_argument("--params", type=Path, default=Path(PARAMS_FILE))
         if name == "promote":
             command.add_argument("--dry-run", action="store_true", help="check the gates, change nothing")
         command.set_defaults(func=handler)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 PARAMS_FILE = "params.yaml"
 
@@ -142,7 +142,7 @@ class TeacherConfig(Section):
     qfd: QFDConfig
     unet: dict
     vae: dict
-    clip: dict
+    clip: dict | None = None  # the tiny text model's config; sd15 loads CLIP from text_encoder
 
 
 class StudentConfig(Section):
@@ -171,11 +171,22 @@ class TrainParams(Section):
     accelerator: Literal["auto", "cpu", "gpu"]
     devices: int = Field(ge=1)
     num_nodes: int = Field(ge=1)
-    strategy: Literal["auto", "ddp", "ddp_spawn"]
+    strategy: Literal["auto", "ddp"]
     precision: dict[Literal["tiny", "sd15"], dict[Literal["cpu", "gpu"], str]]
     deterministic: bool
     checkpoints: Path
     progress_bar: bool
+
+    def accelerator_kind(self) -> Literal["cpu", "gpu"]:
+        if self.accelerator == "auto":
+            import torch
+
+            return "gpu" if torch.cuda.is_available() else "cpu"
+        return self.accelerator
+
+    def torch_device(self) -> str:
+        """Where the stages that only run models (targets, evaluation) put them."""
+        return "cuda" if self.accelerator_kind() == "gpu" else "cpu"
 
 
 class Recipe(Section):
@@ -213,6 +224,7 @@ class EvaluateParams(Section):
     datasets: list[str] = Field(min_length=1)
     batch_size: int = Field(ge=1)
     bootstrap_resamples: int = Field(ge=10)
+    confidence: float = Field(gt=0, lt=1)
     latency_runs: int = Field(ge=1)
     metrics: Path
     predictions: Path
@@ -258,6 +270,18 @@ class Params(Section):
     promote: PromoteParams
     report: ReportParams
     tracking: TrackingParams
+
+    @model_validator(mode="after")
+    def _datasets_are_prepared(self) -> Params:
+        prepared = set(self.data.datasets)
+        if self.base.dataset not in prepared:
+            raise ValueError(f"base.dataset {self.base.dataset!r} must be listed in data.datasets")
+        if self.base.dataset not in self.evaluate.datasets:
+            raise ValueError(f"evaluate.datasets must include base.dataset {self.base.dataset!r}")
+        missing = set(self.evaluate.datasets) - prepared
+        if missing:
+            raise ValueError(f"evaluate.datasets {sorted(missing)} must also be listed in data.datasets")
+        return self
 
     @property
     def profile(self) -> Profile:

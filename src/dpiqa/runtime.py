@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 import warnings
 from collections.abc import Callable
 
-from pydantic import ValidationError
+from mlflow.exceptions import MlflowException
 
+from dpiqa.config import Params, load_params
 from dpiqa.data.download import DownloadError, UnsafeArchiveError
-from dpiqa.data.sources.local import DatasetNotFoundError
 from dpiqa.data.validation import ManifestValidationError
 
 QUIET_LOGGERS = ("great_expectations", "urllib3", "PIL")
@@ -25,12 +26,12 @@ EXPECTED_WARNINGS = (
 )
 
 USER_ERRORS = (
-    DatasetNotFoundError,
     DownloadError,
     UnsafeArchiveError,
     ManifestValidationError,
-    ValidationError,
     ValueError,
+    MlflowException,
+    FileNotFoundError,
 )
 
 
@@ -46,3 +47,11 @@ def run(main: Callable[[], object]) -> None:
     except USER_ERRORS as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
+
+
+def run_dataset_stage(step: Callable[[str, Params], object], description: str) -> None:
+    """Entry point of a per-dataset DVC stage: `python stages/<stage>.py <dataset>`."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("dataset", help="a key of data.sources, e.g. embedded")
+    arguments = parser.parse_args()
+    run(lambda: step(arguments.dataset, load_params()))

@@ -14,14 +14,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 from torch import nn
 from tqdm.auto import tqdm
 
-from dpiqa.data.loading import image_transform
+from dpiqa.data.loading import image_transform, to_rgb
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
-MIN_SIDE = 32
+MIN_SIDE = 32  # px, as params.yaml validate.min_image_side: smaller inputs say nothing about quality
+SCORE_BATCH_SIZE = 16
+MAX_PATH_LENGTH = 4096  # longer inputs are base64 data, not file paths
+BASE64_NAME = "<base64 image>"
 
 
 class ImageError(ValueError):
@@ -41,9 +44,7 @@ def decode(data: bytes, source: str) -> Image.Image:
     if not data:
         raise ImageError(f"{source}: empty file")
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            rgb = ImageOps.exif_transpose(image).convert("RGB")
+        rgb = to_rgb(io.BytesIO(data))
     except Image.DecompressionBombError as error:
         raise ImageError(f"{source}: refused, too many pixels ({error})") from error
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
@@ -55,14 +56,17 @@ def decode(data: bytes, source: str) -> Image.Image:
 
 def read_source(item: str) -> tuple[str, bytes]:
     """A file path, or an image as base64 text; returns a display name and the bytes."""
-    path = Path(item)
-    if len(item) < 4096 and path.exists():
+    try:
+        is_file = len(item) < MAX_PATH_LENGTH and Path(item).exists()
+    except OSError:  # e.g. a base64 string too long to be a file name
+        is_file = False
+    if is_file:
         try:
-            return item, path.read_bytes()
+            return item, Path(item).read_bytes()
         except OSError as error:
             raise ImageError(f"{item}: cannot be read ({error.strerror})") from error
     try:
-        return "<base64 image>", base64.b64decode(item, validate=True)
+        return BASE64_NAME, base64.b64decode(item, validate=True)
     except (binascii.Error, ValueError) as error:
         raise ImageError(f"{item[:60]!r}: neither an existing file nor base64 image data") from error
 
@@ -98,7 +102,7 @@ def score_images(
     for start in tqdm(range(0, len(items), batch_size), disable=not progress, unit="batch"):
         decoded: list[tuple[ScoredImage, torch.Tensor]] = []
         for item in items[start : start + batch_size]:
-            result = ScoredImage(item if len(item) < 4096 else "<base64 image>")
+            result = ScoredImage(item if len(item) < MAX_PATH_LENGTH else BASE64_NAME)
             results.append(result)
             try:
                 name, data = read_source(item)

@@ -15,7 +15,7 @@ def report_inputs(tmp_path):
                           "distortion": ["blur", "noise", "jpeg"] * 10})
     frame["teacher"], frame["student"] = frame["mos"] + rng.normal(0, .1, 30), frame["mos"] + rng.normal(0, .2, 30)
     stats = {"srcc": .9, "krcc": .7, "plcc": .88, "plcc_logistic": .9, "rmse": .1, "images": 30}
-    stats.update({f"{k}_ci95": [.8, .95] for k in ("srcc", "krcc", "plcc", "plcc_logistic", "rmse")})
+    stats.update({f"{k}_ci": [.8, .95] for k in ("srcc", "krcc", "plcc", "plcc_logistic", "rmse")})
     summary = {"teacher": {"parameters": 2_000_000, "latency_s": .02, "embedded": stats},
                "student": {"parameters": 1_000_000, "latency_s": .01, "embedded": stats},
                "agreement": {"embedded": .93}, "ratios": {"parameters_teacher_over_student": 2.0,
@@ -26,9 +26,7 @@ def report_inputs(tmp_path):
     training_curves({"teacher": curve, "student": curve}, figures / "training_curves.png")
     params = tmp_path / "params.yaml"
     params.write_text("base:\n  seed: 1\n")
-    lock = tmp_path / "dvc.lock"
-    lock.write_text("schema: '2.0'\nstages:\n  train_teacher:\n    outs:\n    - path: models/teacher\n      md5: abc123.dir\n")
-    rows, text = provenance(params, lock, {"student": {"name": "dpiqa-student", "version": "3", "uri": "models:/dpiqa-student@challenger"}},
+    rows, text = provenance(params, {("train_teacher", "models/teacher"): "abc123.dir"}, {"student": {"name": "dpiqa-student", "version": "3", "uri": "models:/dpiqa-student@challenger"}},
                             "deadbeef", {"train_teacher": "run42"})
     return build_sections(summary, {"embedded": frame}, figures, rows, text, synthetic=True, dataset="embedded")
 

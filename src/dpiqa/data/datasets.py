@@ -10,7 +10,7 @@ from dpiqa.data.cards import card
 from dpiqa.data.manifest import read_manifest, write_manifest
 from dpiqa.data.sources import embedded, prepare_dataset
 from dpiqa.data.splits import make_split, write_split
-from dpiqa.data.validation import SuiteSpec, validate_manifest
+from dpiqa.data.validation import ManifestValidationError, SuiteSpec, validate_manifest
 
 log = logging.getLogger(__name__)
 
@@ -21,15 +21,17 @@ def download(key: str, params: Params) -> None:
     log.info("%s: %d images, manifest %s", key, len(manifest), params.data.manifest_path(key))
 
 
+def nominal_mos_range(key: str, params: Params) -> tuple[float, float]:
+    """The dataset's nominal MOS scale: from its card, or from params for a user's folder."""
+    return tuple(params.data.sources.folder.mos_range if key == "folder" else card(key).mos_range)
+
+
 def suite_spec(key: str, params: Params) -> SuiteSpec:
-    dataset = card(key)
     if key == "embedded":
-        mos_range, expected = dataset.mos_range, embedded.expected_count(params.data.sources.embedded)
-    elif key == "folder":
-        mos_range, expected = params.data.sources.folder.mos_range, None
+        expected = embedded.expected_count(params.data.sources.embedded)
     else:
-        mos_range, expected = dataset.mos_range, dataset.expected_count
-    return SuiteSpec(key, tuple(mos_range), expected, params.validate_.min_image_side)
+        expected = card(key).expected_count
+    return SuiteSpec(key, nominal_mos_range(key, params), expected, params.validate_.min_image_side)
 
 
 def validate(key: str, params: Params) -> dict:
@@ -46,7 +48,7 @@ def validate(key: str, params: Params) -> dict:
 def split(key: str, params: Params) -> None:
     report = json.loads((params.validate_.reports / key / "result.json").read_text())
     if not report["success"]:
-        raise RuntimeError(f"{key}: the manifest failed validation; run the validate stage")
+        raise ManifestValidationError(f"{key}: the manifest failed validation; run the validate stage")
     manifest = read_manifest(params.data.manifest_path(key))
     config = params.split
     for seed in config.seeds:

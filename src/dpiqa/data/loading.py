@@ -8,7 +8,7 @@ from pathlib import Path
 import lightning as L
 import pandas as pd
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 from safetensors import safe_open
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
@@ -29,26 +29,33 @@ def image_transform(image_size: int) -> v2.Compose:
     )
 
 
-def load_rgb(path: Path) -> Image.Image:
-    with Image.open(path) as image:
-        return image.convert("RGB")
+def to_rgb(source) -> Image.Image:
+    """RGB pixels of an image file or stream, upright (EXIF orientation applied): the one
+    decoding used for training, evaluation and scoring."""
+    with Image.open(source) as image:
+        image.load()
+        return ImageOps.exif_transpose(image).convert("RGB")
 
 
 class TeacherTargets:
-    """The teacher's quality maps, one per training image, read lazily from a safetensors file."""
+    """The teacher's quality maps, one per training image, read row by row from a safetensors
+    file (memory-mapped), so no worker holds the whole tensor."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         with safe_open(self.path, framework="pt") as handle:
             self.images = json.loads(handle.metadata()["images"])
         self.row_of = {image: row for row, image in enumerate(self.images)}
-        self._maps: torch.Tensor | None = None
+        self._maps = None
+
+    def __getstate__(self) -> dict:  # each worker process opens the file itself
+        return {**self.__dict__, "_maps": None}
 
     def __getitem__(self, image: str) -> torch.Tensor:
-        if self._maps is None:  # opened in each worker process, not pickled across
-            with safe_open(self.path, framework="pt") as handle:
-                self._maps = handle.get_tensor("maps")
-        return self._maps[self.row_of[image]]
+        if self._maps is None:
+            self._maps = safe_open(self.path, framework="pt").get_slice("maps")
+        row = self.row_of[image]
+        return self._maps[row : row + 1][0]
 
 
 class IQADataset(Dataset):
@@ -64,9 +71,8 @@ class IQADataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         row = self.table.iloc[index]
         item = {
-            "image": self.transform(load_rgb(self.root / row["image"])),
+            "image": self.transform(to_rgb(self.root / row["image"])),
             "mos": torch.tensor(row["mos"], dtype=torch.float32),
-            "index": index,
         }
         if self.targets is not None:
             item["teacher_map"] = self.targets[row["image"]].float()

@@ -16,9 +16,8 @@ import torch
 from torch import nn
 
 from dpiqa.config import Params
-from dpiqa.data.loading import IQADataset
+from dpiqa.data.loading import IQADataset, split_table
 from dpiqa.data.manifest import read_manifest
-from dpiqa.data.splits import read_split
 from dpiqa.evaluate.figures import scatter, training_curves
 from dpiqa.evaluate.metrics import agreement, bootstrap_intervals
 from dpiqa.evaluate.predict import predict
@@ -28,12 +27,9 @@ MODELS = ("teacher", "student")
 
 
 def evaluation_table(params: Params, dataset: str) -> pd.DataFrame:
-    manifest = read_manifest(params.data.manifest_path(dataset))
     if dataset != params.base.dataset:
-        return manifest
-    split = read_split(params.split.split_path(dataset, params.train.split_seed))
-    test = set(split.loc[split["split"] == "test", "image"])
-    return manifest[manifest["image"].isin(test)].reset_index(drop=True)
+        return read_manifest(params.data.manifest_path(dataset))
+    return split_table(params.data.manifest_path(dataset), params.split_file(), "test")
 
 
 def parameter_count(model: nn.Module) -> int:
@@ -56,38 +52,41 @@ def latency_per_image(model: nn.Module, image_size: int, runs: int) -> float:
 def score_datasets(params: Params, models: dict[str, nn.Module]) -> dict[str, pd.DataFrame]:
     """Per dataset, one row per image with each model's prediction on [0, 1]."""
     config = params.evaluate
+    device = params.train.torch_device()
     tables = {}
     for dataset in config.datasets:
         table = IQADataset(evaluation_table(params, dataset), params.data.dataset_dir(dataset), params.profile.image_size)
         frame = table.table[["image", "mos", "ref_image", "distortion", "distortion_level"]].copy()
         for name, model in models.items():
-            frame[name] = predict(model, table, config.batch_size, params.train.num_workers)["prediction"].to_numpy()
+            scored = predict(model, table, config.batch_size, params.train.num_workers, device)
+            frame[name] = scored["prediction"].to_numpy()
         tables[dataset] = frame
     return tables
 
 
 def summarise(params: Params, tables: dict[str, pd.DataFrame], models: dict[str, nn.Module]) -> dict:
-    """The metrics file: per model and dataset every statistic with its 95% interval."""
+    """The metrics file: per model and dataset every statistic with its confidence interval."""
     config = params.evaluate
     summary: dict = {name: {"parameters": parameter_count(m)} for name, m in models.items()}
-    for name, model in models.items():
-        summary[name]["latency_s"] = latency_per_image(model, params.profile.image_size, config.latency_runs)
+    for name, model in models.items():  # on the CPU, where users score
+        summary[name]["latency_s"] = latency_per_image(model.cpu(), params.profile.image_size, config.latency_runs)
     summary["agreement"] = {}
     for dataset, frame in tables.items():
         mos = frame["mos"].to_numpy()
         for name in models:
             prediction = frame[name].to_numpy()
             values = agreement(prediction, mos)
-            intervals = bootstrap_intervals(prediction, mos, config.bootstrap_resamples, params.base.seed)
+            intervals = bootstrap_intervals(
+                prediction, mos, config.bootstrap_resamples, params.base.seed, config.confidence
+            )
             summary[name][dataset] = {
                 **values,
-                **{f"{k}_ci95": list(v) for k, v in intervals.items()},
+                **{f"{k}_ci": list(v) for k, v in intervals.items()},
                 "images": len(frame),
             }
-        if set(MODELS) <= set(models):
-            summary["agreement"][dataset] = float(
-                agreement(frame["teacher"].to_numpy(), frame["student"].to_numpy())["srcc"]
-            )
+        summary["agreement"][dataset] = float(
+            agreement(frame["teacher"].to_numpy(), frame["student"].to_numpy())["srcc"]
+        )
     summary["ratios"] = {
         "parameters_teacher_over_student": summary["teacher"]["parameters"] / summary["student"]["parameters"],
         "latency_teacher_over_student": summary["teacher"]["latency_s"] / summary["student"]["latency_s"],

@@ -1,7 +1,7 @@
 """IQA agreement statistics as small pure functions over scipy.
 
 PLCC is reported raw and after the standard 4-parameter logistic mapping (VQEG), fitted from
-predictions to MOS; every statistic gets a paired bootstrap 95% confidence interval.
+predictions to MOS; every statistic gets a paired percentile-bootstrap confidence interval.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import warnings
 import numpy as np
 from scipy import optimize, stats
 
-CONFIDENCE = 0.95
 STATISTICS = ("srcc", "krcc", "plcc", "plcc_logistic", "rmse")
 
 
@@ -44,7 +43,7 @@ def agreement(prediction: np.ndarray, mos: np.ndarray) -> dict[str, float]:
 
 
 def bootstrap_intervals(
-    prediction: np.ndarray, mos: np.ndarray, resamples: int, seed: int
+    prediction: np.ndarray, mos: np.ndarray, resamples: int, seed: int, confidence: float = 0.95
 ) -> dict[str, tuple[float, float]]:
     """Paired percentile-bootstrap intervals of every statistic (images resampled together)."""
     def statistics(p: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -59,7 +58,7 @@ def bootstrap_intervals(
         paired=True,
         vectorized=False,
         n_resamples=resamples,
-        confidence_level=CONFIDENCE,
+        confidence_level=confidence,
         method="percentile",
         rng=np.random.default_rng(seed),
     )

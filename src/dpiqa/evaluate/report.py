@@ -16,13 +16,12 @@ from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from dpiqa.evaluate.evaluation import MODELS, per_distortion
+from dpiqa.evaluate.metrics import STATISTICS
 
 PACKAGES = ("dpiqa", "torch", "torchvision", "diffusers", "transformers", "lightning", "mlflow", "dvc",
             "great-expectations", "pandas", "pillow", "scipy", "torchmetrics")
-STATISTICS = ("srcc", "krcc", "plcc", "plcc_logistic", "rmse")
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}img{max-width:100%;border:1px solid #ddd}
@@ -47,7 +46,7 @@ def results_table(summary: dict) -> pd.DataFrame:
                 continue
             row = {"model": model, "test set": dataset, "images": values["images"]}
             for name in STATISTICS:
-                low, high = values[f"{name}_ci95"]
+                low, high = values[f"{name}_ci"]
                 row[name] = f"{values[name]:.3f} [{low:.3f}, {high:.3f}]"
             rows.append(row)
     return pd.DataFrame(rows)
@@ -63,13 +62,11 @@ def cost_table(summary: dict) -> pd.DataFrame:
 
 
 def provenance(
-    params_file: Path, lock_file: Path, registry: dict, commit: str, runs: dict[str, str]
+    params_file: Path, hashes: dict[tuple[str, str], str], registry: dict, commit: str, runs: dict[str, str]
 ) -> tuple[pd.DataFrame, str]:
-    lock = yaml.safe_load(lock_file.read_text()) if lock_file.exists() else {"stages": {}}
+    """`hashes`: (stage, output) -> DVC md5 from dvc.lock; `runs`: stage -> MLflow run id."""
     rows = [{"what": "git commit", "value": commit}]
-    for stage, entry in sorted(lock.get("stages", {}).items()):
-        for out in entry.get("outs", []):
-            rows.append({"what": f"{stage}: {out['path']}", "value": out.get("md5", "")})
+    rows += [{"what": f"{stage}: {path}", "value": digest} for (stage, path), digest in sorted(hashes.items())]
     for entry in registry.values():
         rows.append({"what": f"registry: {entry['name']}", "value": f"version {entry['version']} ({entry['uri']})"})
     rows += [{"what": f"MLflow run: {stage}", "value": run_id} for stage, run_id in runs.items()]
@@ -86,14 +83,15 @@ def provenance(
 def build_sections(summary: dict, predictions: dict[str, pd.DataFrame], figures: Path, provenance_rows: pd.DataFrame,
                    params_text: str, synthetic: bool, dataset: str) -> list[Section]:
     sections = [Section("Results on the test sets",
-                        "Each statistic with its paired-bootstrap 95% interval. PLCC is given raw and after the "
+                        "Each statistic with its paired percentile-bootstrap confidence interval (evaluate.confidence). PLCC is given raw and after the "
                         "4-parameter logistic fit; RMSE is on the [0, 1] scale. The training dataset is scored on "
                         "its test split (never used for model selection); other datasets whole.",
                         table=results_table(summary))]
     agreement = pd.DataFrame([{"test set": k, "SRCC(teacher, student)": f"{v:.3f}"} for k, v in summary["agreement"].items()])
-    sections.append(Section("Teacher vs student", "Cost on this machine's CPU (batch 1, fp32, median) and how "
-                            "closely the student ranks images like its teacher.", table=cost_table(summary)))
-    sections.append(Section("Teacher-student agreement", table=agreement,
+    sections.append(Section("Teacher vs student", "Size, and cost on this machine's CPU (batch 1, fp32, "
+                            "median).", table=cost_table(summary)))
+    sections.append(Section("Teacher-student agreement", "SRCC between the two models' predictions, and "
+                            "each model's predictions against MOS.", table=agreement,
                             figures=sorted(figures.glob("scatter_*.png"))))
     sections.append(Section("Training curves", "Train loss and validation SRCC per epoch; the best-val-SRCC "
                             "epoch is the model kept.", figures=[figures / "training_curves.png"]))

@@ -213,11 +213,5 @@ class DPIQATeacher(nn.Module):
         features, self._up_features = self._up_features, []
         return features
 
-    def forward_latents(
-        self, latents: torch.Tensor, images: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Score from precomputed latents (the frozen VAE's work need not be repeated)."""
-        return self.QFD(self.up_block_features(latents, images)[::-1])
-
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.forward_latents(self.encode(images), images)
+        return self.QFD(self.up_block_features(self.encode(images), images)[::-1])

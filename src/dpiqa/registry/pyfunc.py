@@ -15,15 +15,15 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.models import infer_signature
+from packaging.requirements import Requirement
 from PIL import Image
 
 import dpiqa
 from dpiqa.models.export import load_model
-from dpiqa.scoring import score_images
+from dpiqa.scoring import SCORE_BATCH_SIZE, score_images
 
 INPUT_COLUMN = "image"
 EXAMPLE_SIDE = 64
-BATCH_SIZE = 16
 
 
 class DPIQAPyfunc(mlflow.pyfunc.PythonModel):
@@ -38,7 +38,7 @@ class DPIQAPyfunc(mlflow.pyfunc.PythonModel):
             model_input[INPUT_COLUMN].astype(str).tolist(),
             image_size=self.info["profile"]["image_size"],
             mos_range=self.info["mos_range"],
-            batch_size=BATCH_SIZE,
+            batch_size=SCORE_BATCH_SIZE,
         )
         return pd.DataFrame(
             {
@@ -59,8 +59,7 @@ def example_image() -> str:
 
 def pinned_requirements() -> list[str]:
     """This environment's versions of everything dpiqa depends on."""
-    names = [r.split(";")[0].split("[")[0].split("=")[0].split("<")[0].split(">")[0].strip()
-             for r in metadata.requires("dpiqa") or [] if "extra ==" not in r]
+    names = [Requirement(r).name for r in metadata.requires("dpiqa") or [] if "extra ==" not in r]
     return sorted(f"{name}=={metadata.version(name)}" for name in names)
 
 

@@ -143,6 +143,7 @@ def register_models(client: MlflowClient, params: Params, summary: dict, tags: d
             version_tags["teacher_version"] = registered["teacher"]["version"]
         for key, value in version_tags.items():
             client.set_model_version_tag(name, version, key, str(value))
-        client.set_registered_model_alias(name, aliases.challenger_alias, version)
+        with registry_lock(client.tracking_uri):
+            client.set_registered_model_alias(name, aliases.challenger_alias, version)
         registered[kind] = {"name": name, "version": str(version), "uri": f"models:/{name}@{aliases.challenger_alias}"}
     return registered

@@ -22,11 +22,14 @@ import yaml
 from lightning.pytorch.loggers import MLFlowLogger
 from mlflow.tracking import MlflowClient
 
+from dpiqa.config import PARAMS_FILE
+
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_ARTIFACTS = "mlartifacts"
 PIPELINE_TAG = "dpiqa.pipeline_id"
 KIND_TAG = "dpiqa.kind"
 MAX_PARAM_LENGTH = 6000
+LOCK_FILE = "dvc.lock"
 
 
 def tracking_uri() -> str:
@@ -34,20 +37,26 @@ def tracking_uri() -> str:
 
 
 def is_rank_zero() -> bool:
-    """False in the extra processes a distributed run starts: only rank zero tracks."""
-    return int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0"))) == 0
+    """False in the extra processes a distributed run starts (any launcher, any node)."""
+    if "RANK" in os.environ:
+        return int(os.environ["RANK"]) == 0
+    return int(os.environ.get("NODE_RANK", "0")) == 0 and int(os.environ.get("LOCAL_RANK", "0")) == 0
 
 
 def git_commit() -> str:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=True).stdout.strip()
+        # dvc.lock changes after every stage of a run: it must not split one run into several.
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!dvc.lock"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("-dirty" if dirty else "")
 
 
-def pipeline_id(params_file: Path = Path("params.yaml")) -> str:
+def pipeline_id(params_file: Path = Path(PARAMS_FILE)) -> str:
     explicit = os.environ.get("DPIQA_PIPELINE_RUN")
     if explicit:
         return explicit
@@ -55,16 +64,21 @@ def pipeline_id(params_file: Path = Path("params.yaml")) -> str:
     return digest[:16]
 
 
-def dvc_hashes(paths: list[Path], lock_file: Path = Path("dvc.lock")) -> dict[str, str]:
-    """The DVC hash of each path, as the stage that produced it recorded in dvc.lock."""
+def lock_hashes(lock_file: Path = Path(LOCK_FILE)) -> dict[tuple[str, str], str]:
+    """(stage, output path) -> the md5 DVC recorded in dvc.lock for it."""
     if not lock_file.exists():
         return {}
     lock = yaml.safe_load(lock_file.read_text()) or {}
-    recorded = {
-        Path(out["path"]).as_posix(): out.get("md5") or out.get("hash", "")
-        for stage in lock.get("stages", {}).values()
-        for out in stage.get("outs", [])
+    return {
+        (stage, Path(out["path"]).as_posix()): out.get("md5", "")
+        for stage, entry in lock.get("stages", {}).items()
+        for out in entry.get("outs", [])
     }
+
+
+def dvc_hashes(paths: list[Path], lock_file: Path = Path(LOCK_FILE)) -> dict[str, str]:
+    """The DVC hash of each path, as the stage that produced it recorded in dvc.lock."""
+    recorded = {path: digest for (_, path), digest in lock_hashes(lock_file).items()}
     return {p.as_posix(): recorded[p.as_posix()] for p in map(Path, paths) if p.as_posix() in recorded}
 
 
@@ -149,7 +163,7 @@ def stage_run(
     experiment: str,
     params: Mapping,
     data: list[Path] = (),
-    params_file: Path = Path("params.yaml"),
+    params_file: Path = Path(PARAMS_FILE),
 ) -> Iterator[StageTracker]:
     """An MLflow run for one stage, nested in its pipeline run (nothing outside rank zero).
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import lightning as L
 import pandas as pd
-import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from dpiqa.config import TrainParams
+from dpiqa.tracking.runs import is_rank_zero
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +71,6 @@ class FitResult:
     history: pd.DataFrame
 
 
-def accelerator_kind(train: TrainParams) -> str:
-    if train.accelerator == "auto":
-        return "gpu" if torch.cuda.is_available() else "cpu"
-    return train.accelerator
-
-
 def resume_path(checkpoints: Path, fingerprint: dict) -> Path | None:
     """`last.ckpt` of an unfinished run with the same inputs; otherwise clear the folder."""
     saved = checkpoints / FINGERPRINT
@@ -95,6 +89,11 @@ def resume_path(checkpoints: Path, fingerprint: dict) -> Path | None:
     return None
 
 
+def mark_complete(checkpoints: Path) -> None:
+    """Called once the run's outputs are written: the next run of the stage starts afresh."""
+    (checkpoints / COMPLETE).touch()
+
+
 def fit(
     module: L.LightningModule,
     datamodule: L.LightningDataModule,
@@ -108,9 +107,9 @@ def fit(
     profile: str,
 ) -> FitResult:
     L.seed_everything(seed, workers=True, verbose=False)
-    is_zero = int(os.environ.get("LOCAL_RANK", "0")) == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
-    resume = resume_path(checkpoints, fingerprint) if is_zero else checkpoints / LAST
-    if not is_zero and not resume.exists():
+    # Lightning's launcher starts the other ranks inside trainer.fit, after rank zero decided.
+    resume = resume_path(checkpoints, fingerprint) if is_rank_zero() else checkpoints / LAST
+    if not is_rank_zero() and not resume.exists():
         resume = None
     best = ModelCheckpoint(
         dirpath=checkpoints, filename="best", monitor=MONITOR, mode="max", enable_version_counter=False
@@ -118,7 +117,7 @@ def fit(
     # Lightning writes `last` only beside a new best: a second callback keeps every epoch's state.
     last = ModelCheckpoint(dirpath=checkpoints, filename=Path(LAST).stem, enable_version_counter=False)
     history = EpochHistory()
-    kind = accelerator_kind(train)
+    kind = train.accelerator_kind()
     trainer = L.Trainer(
         max_epochs=epochs,
         accelerator=kind,
@@ -136,8 +135,6 @@ def fit(
         default_root_dir=checkpoints,
     )
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
-    if trainer.is_global_zero:
-        (checkpoints / COMPLETE).touch()
     return FitResult(
         best_checkpoint=Path(best.best_model_path),
         best_val_srcc=float(best.best_model_score) if best.best_model_score is not None else float("nan"),

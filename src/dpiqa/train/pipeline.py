@@ -12,13 +12,13 @@ from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 
 from dpiqa.config import Params, Recipe
-from dpiqa.data.cards import card
+from dpiqa.data.datasets import nominal_mos_range
 from dpiqa.data.loading import IQADataModule
 from dpiqa.models.checkpoints import read_state_dict
 from dpiqa.models.export import load_model, save_model
 from dpiqa.models.profiles import build_student, build_teacher
 from dpiqa.tracking.runs import StageTracker
-from dpiqa.train.fit import FitResult, fit
+from dpiqa.train.fit import FitResult, fit, mark_complete
 from dpiqa.train.modules import IQAModule, StudentModule, TeacherModule
 
 log = logging.getLogger(__name__)
@@ -39,12 +39,6 @@ def datamodule(params: Params, batch_size: int, teacher_targets: Path | None = N
         num_workers=params.train.num_workers,
         teacher_targets=teacher_targets,
     )
-
-
-def mos_range(params: Params) -> list[float]:
-    key = params.base.dataset
-    scale = params.data.sources.folder.mos_range if key == "folder" else card(key).mos_range
-    return list(scale)
 
 
 def _fingerprint(params: Params, stage: str, inputs: list[Path]) -> dict:
@@ -80,18 +74,22 @@ def _train(
     )
 
 
-def _export(module: IQAModule, result: FitResult, params: Params, out: Path, metrics: Path, curve: Path, tracker: StageTracker) -> None:
+def _export(
+    module: IQAModule, result: FitResult, params: Params, stage: str, out: Path, metrics: Path, curve: Path,
+    tracker: StageTracker,
+) -> None:
     """Save the best-val-SRCC weights as a model folder, the metrics and the curve."""
     module.model.load_state_dict(read_state_dict(result.best_checkpoint, prefix="model."))
     summary = {"best_val_srcc": result.best_val_srcc, "epochs": result.epochs}
     save_model(module.model, out, params.profile, profile_name=params.base.profile,
-               dataset=params.base.dataset, mos_range=mos_range(params), seed=params.base.seed, **summary)
+               dataset=params.base.dataset, mos_range=list(nominal_mos_range(params.base.dataset, params)), seed=params.base.seed, **summary)
     metrics.parent.mkdir(parents=True, exist_ok=True)
     metrics.write_text(json.dumps(summary, indent=2))
     curve.parent.mkdir(parents=True, exist_ok=True)
     result.history.to_csv(curve, index=False)
     tracker.log_metrics({"best_val_srcc": result.best_val_srcc})
     tracker.log_artifacts([out], folder="model")
+    mark_complete(params.train.checkpoints / stage)
     log.info("best val SRCC %.4f; model saved to %s", result.best_val_srcc, out)
 
 
@@ -105,17 +103,18 @@ def train_teacher(params: Params, tracker: StageTracker) -> None:
     data = datamodule(params, recipe.batch_size)
     result = _train(params, "train_teacher", module, data, recipe, tracker, [data.manifest, data.split])
     if module.global_rank == 0:
-        _export(module, result, params, config.out, config.metrics, config.curve, tracker)
+        _export(module, result, params, "train_teacher", config.out, config.metrics, config.curve, tracker)
 
 
 @torch.inference_mode()
 def compute_teacher_targets(params: Params) -> Path:
     """The frozen teacher's quality map for every training image, computed once."""
     config = params.teacher_targets
-    teacher, _ = load_model(params.train_teacher.out)
+    device = params.train.torch_device()
+    teacher = load_model(params.train_teacher.out)[0].to(device)
     dataset = datamodule(params, config.batch_size).dataset("train")
     loader = DataLoader(dataset, batch_size=config.batch_size, num_workers=params.train.num_workers)
-    maps = torch.cat([teacher(batch["image"])[1] for batch in loader])
+    maps = torch.cat([teacher(batch["image"].to(device))[1].float().cpu() for batch in loader])
     config.out.parent.mkdir(parents=True, exist_ok=True)
     save_file({"maps": maps.contiguous()}, config.out, metadata={"images": json.dumps(list(dataset.table["image"]))})
     log.info("teacher maps %s for %d training images -> %s", tuple(maps.shape[1:]), len(maps), config.out)
@@ -131,4 +130,4 @@ def distill_student(params: Params, tracker: StageTracker) -> None:
     data = datamodule(params, recipe.batch_size, teacher_targets=targets)
     result = _train(params, "distill_student", module, data, recipe, tracker, [data.manifest, data.split, targets])
     if module.global_rank == 0:
-        _export(module, result, params, config.out, config.metrics, config.curve, tracker)
+        _export(module, result, params, "distill_student", config.out, config.metrics, config.curve, tracker)
