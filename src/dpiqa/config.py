@@ -198,13 +198,18 @@ class Recipe(Section):
     lr_gamma: float = Field(gt=0)
 
 
-class TrainTeacherParams(Section):
+class TrainingStageParams(Section):
+    """What both training stages have: outputs and a recipe per profile."""
+
     out: Path
     metrics: Path
     curve: Path
+    recipes: dict[Literal["tiny", "sd15"], Recipe]
+
+
+class TrainTeacherParams(TrainingStageParams):
     ranking_loss_weight: float = Field(ge=0)
     ranking_margin: float = Field(ge=0)
-    recipes: dict[Literal["tiny", "sd15"], Recipe]
 
 
 class TeacherTargetsParams(Section):
@@ -212,12 +217,8 @@ class TeacherTargetsParams(Section):
     batch_size: int = Field(ge=1)
 
 
-class DistillStudentParams(Section):
-    out: Path
-    metrics: Path
-    curve: Path
+class DistillStudentParams(TrainingStageParams):
     map_loss_weight: float = Field(ge=0)
-    recipes: dict[Literal["tiny", "sd15"], Recipe]
 
 
 class EvaluateParams(Section):
