@@ -10,7 +10,7 @@ def main() -> None:
     params = load_params()
     inputs = [params.data.manifest_path(params.base.dataset), params.split_file().parent, params.teacher_targets.out]
     logged = params.logged("base", "train", "distill_student")
-    with stage_run("distill_student", params.tracking.experiment, logged, inputs) as tracker:
+    with stage_run("distill_student", params.tracking, logged, inputs) as tracker:
         distill_student(params, tracker)
 
 

@@ -14,11 +14,12 @@ def main() -> None:
     params = load_params()
     data = [params.data.manifest_path(params.base.dataset), params.split_file().parent,
             params.train_teacher.out, params.distill_student.out]
-    with stage_run("register", params.tracking.experiment, params.logged("register"), data) as tracker:
+    with stage_run("register", params.tracking, params.logged("register", "score"), data) as tracker:
         tags = {"git.commit": tracker.run.data.tags["git.commit"], "pipeline_run": tracker.run.info.run_id}
         tags.update({f"dvc.{path}": digest for path, digest in dvc_hashes(data).items()})
         summary = json.loads(params.evaluate.metrics.read_text())
-        registered = register_models(MlflowClient(), params, summary, tags)
+        cost = json.loads(params.evaluate.cost.read_text())
+        registered = register_models(MlflowClient(), params, summary, cost, tags)
     params.register_.out.write_text(json.dumps(registered, indent=2))
 
 

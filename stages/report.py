@@ -13,11 +13,11 @@ def main() -> None:
     params = load_params()
     config = params.evaluate
     registry = read_json(params.register_.out)
-    runs = pipeline_runs(params.tracking.experiment)
+    runs = pipeline_runs(params.tracking)
     rows, params_text = provenance(Path(PARAMS_FILE), lock_hashes(), registry, git_commit(), runs)
     labels = read_manifest(params.data.manifest_path(params.base.dataset))["label_source"]
     sections = build_sections(
-        read_json(config.metrics), load_predictions(config.predictions, config.datasets), config.figures,
+        read_json(config.metrics), read_json(config.cost), load_predictions(config.predictions, config.datasets), config.figures,
         rows, params_text, synthetic=labels.str.startswith("synthetic").any(), dataset=params.base.dataset,
     )
     write_report(sections, params.report.markdown, params.report.html)

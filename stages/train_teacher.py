@@ -9,8 +9,10 @@ from dpiqa.train.pipeline import train_teacher
 def main() -> None:
     params = load_params()
     inputs = [params.data.manifest_path(params.base.dataset), params.split_file().parent]
-    logged = params.logged("base", "train", "train_teacher")
-    with stage_run("train_teacher", params.tracking.experiment, logged, inputs) as tracker:
+    if params.train_teacher.use_latent_cache:
+        inputs.append(params.encode_latents.out)
+    logged = params.logged("base", "train", "train_teacher", "encode_latents")
+    with stage_run("train_teacher", params.tracking, logged, inputs) as tracker:
         train_teacher(params, tracker)
 
 

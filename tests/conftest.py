@@ -15,7 +15,7 @@ import yaml
 from dpiqa.config import Params
 from dpiqa.models.profiles import build_student, build_teacher
 
-REPO = Path(__file__).resolve().parents[1]
+from .projects import REPO, prepared_project, project, project_after_repro, trained  # noqa: F401  (shared fixtures)
 
 
 def deep_update(base: dict, overrides: dict) -> dict:
@@ -138,3 +138,15 @@ def tiny_teacher(tiny_profile, tmp_path):
 @pytest.fixture
 def tiny_student(tiny_profile):
     return build_student(tiny_profile, seed=0)
+
+
+@pytest.fixture
+def make_scorer(make_params):
+    """A Scorer for a model with params.yaml's `score` settings plus overrides, on a 0-100 scale."""
+    from dpiqa.scoring import Scorer
+
+    def make(model, profile, **overrides) -> Scorer:
+        info = {"profile": {"image_size": profile.image_size}, "mos_range": [0, 100], "dataset": "test"}
+        return Scorer(model, info, make_params({"score": overrides}).score)
+
+    return make

@@ -10,7 +10,6 @@ from pathlib import Path
 from dpiqa.config import PARAMS_FILE
 from dpiqa.data.cards import cards
 from dpiqa.runtime import run
-from dpiqa.scoring import SCORE_BATCH_SIZE
 
 DEFAULT_MODEL = "models:/dpiqa-student@champion"  # params.yaml register.student_name @ champion_alias
 
@@ -23,40 +22,46 @@ def list_datasets(_: argparse.Namespace) -> int:
     return 0
 
 
-def load_scoring_model(model: str):
-    """A model folder (models/student) or an MLflow model URI (models:/name@alias, runs:/...)."""
+def load_scorer(args: argparse.Namespace):
+    """A model folder (models/student, scored with params.yaml's `score` settings) or an MLflow
+    model URI (models:/name@alias, runs:/..., scored with the settings it was registered with);
+    --batch-size and --precision override either."""
+    from dpiqa.config import ScoreParams, load_params
     from dpiqa.models.export import INFO, load_model
+    from dpiqa.scoring import Scorer
 
-    if (Path(model) / INFO).is_file():
-        return load_model(Path(model))
-    import mlflow
+    if (Path(args.model) / INFO).is_file():
+        (model, info), settings = load_model(Path(args.model)), load_params(args.params).score
+    else:
+        import mlflow
 
-    from dpiqa.tracking.runs import tracking_uri
+        from dpiqa.tracking.runs import tracking_uri
 
-    mlflow.set_tracking_uri(tracking_uri())
-    try:
-        wrapper = mlflow.pyfunc.load_model(model).unwrap_python_model()
-    except mlflow.exceptions.MlflowException as error:
-        raise ValueError(
-            f"cannot load {model} from {tracking_uri()}: {error.message}\n"
-            "Promote a version first (`dpiqa promote dpiqa-student`), or name another model, e.g. "
-            "--model models:/dpiqa-student@challenger or --model models/student"
-        ) from error
-    return wrapper.model, wrapper.info
+        mlflow.set_tracking_uri(tracking_uri())
+        try:
+            wrapper = mlflow.pyfunc.load_model(args.model).unwrap_python_model()
+        except mlflow.exceptions.MlflowException as error:
+            raise ValueError(
+                f"cannot load {args.model} from {tracking_uri()}: {error.message}\n"
+                "Promote a version first (`dpiqa promote dpiqa-student`), or name another model, e.g. "
+                "--model models:/dpiqa-student@challenger or --model models/student"
+            ) from error
+        model, info, settings = wrapper.scorer.model, wrapper.info, wrapper.scorer.settings
+    overrides = {"batch_size": args.batch_size, "precision": args.precision}
+    settings = ScoreParams.model_validate({**settings.model_dump(), **{k: v for k, v in overrides.items() if v}})
+    return Scorer(model, info, settings)
 
 
 def score(args: argparse.Namespace) -> int:
-    from dpiqa.scoring import find_images, score_images
+    from dpiqa.scoring import find_images
 
-    model, info = load_scoring_model(args.model)
+    scorer = load_scorer(args)
     items = list(find_images(args.paths))
     if not items:
         raise ValueError(f"no images found in {' '.join(args.paths)}")
-    results = score_images(
-        model, items, image_size=info["profile"]["image_size"], mos_range=info["mos_range"],
-        batch_size=args.batch_size, progress=True,
-    )
-    scale = f"{info['mos_range'][0]:g}-{info['mos_range'][1]:g} ({info['dataset']})"
+    results = scorer.score(items, progress=True)
+    low, high = scorer.mos_range
+    scale = f"{low:g}-{high:g} ({scorer.info['dataset']})"
     rows = [{"path": r.source, "score": r.score, "score_mos": r.score_mos, "scale": scale, "error": r.error}
             for r in results]
     failed = sum(r.error is not None for r in results)
@@ -70,6 +75,20 @@ def score(args: argparse.Namespace) -> int:
     print(f"scored {len(results) - failed} of {len(results)} images" + (f"; {failed} failed" if failed else ""),
           file=sys.stderr)
     return 1 if failed else 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    import mlflow
+
+    from dpiqa.config import ServeParams, load_params
+    from dpiqa.registry.serving import serve as serve_model
+    from dpiqa.tracking.runs import tracking_uri
+
+    mlflow.set_tracking_uri(tracking_uri())
+    settings = load_params(args.params).serve
+    overrides = {"host": args.host, "port": args.port}
+    serve_model(args.model, ServeParams.model_validate({**settings.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}))
+    return 0
 
 
 def _registry(args: argparse.Namespace):
@@ -107,8 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
     scorer.add_argument("paths", nargs="+")
     scorer.add_argument("--model", default=DEFAULT_MODEL, help=f"MLflow model URI or a model folder (default {DEFAULT_MODEL})")
     scorer.add_argument("--out", type=Path, help="write CSV or JSON (by the suffix); default: CSV on stdout")
-    scorer.add_argument("--batch-size", type=int, default=SCORE_BATCH_SIZE)
+    scorer.add_argument("--batch-size", type=int, help="default: params.yaml score.batch_size, or the model's own")
+    scorer.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="default: score.precision (auto)")
+    scorer.add_argument("--params", type=Path, default=Path(PARAMS_FILE))
     scorer.set_defaults(func=score)
+
+    server = commands.add_parser("serve", help="serve a registered model over HTTP (MLflow's scoring API)")
+    server.add_argument("--model", default=DEFAULT_MODEL, help=f"MLflow model URI (default {DEFAULT_MODEL})")
+    server.add_argument("--host", help="default: params.yaml serve.host (127.0.0.1)")
+    server.add_argument("--port", type=int, help="default: params.yaml serve.port")
+    server.add_argument("--params", type=Path, default=Path(PARAMS_FILE))
+    server.set_defaults(func=serve)
 
     for name, handler, text in (("promote", promote, "move `champion` to the challenger if it passes the gates"),
                                 ("rollback", rollback, "restore the previous champion")):

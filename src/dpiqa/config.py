@@ -107,6 +107,7 @@ class DataParams(Section):
 class ValidateParams(Section):
     reports: Path
     min_image_side: int = Field(gt=0)
+    max_image_pixels: int = Field(gt=0)
     workers: int = Field(ge=1)
     example_rows: int = Field(ge=1)
 
@@ -208,11 +209,14 @@ class TrainingStageParams(Section):
 
 
 class TrainTeacherParams(TrainingStageParams):
+    use_latent_cache: bool
     ranking_loss_weight: float = Field(ge=0)
     ranking_margin: float = Field(ge=0)
 
 
-class TeacherTargetsParams(Section):
+class PerImageStageParams(Section):
+    """A stage that runs a frozen network once over images and saves a tensor per image."""
+
     out: Path
     batch_size: int = Field(ge=1)
 
@@ -228,6 +232,7 @@ class EvaluateParams(Section):
     confidence: float = Field(gt=0, lt=1)
     latency_runs: int = Field(ge=1)
     metrics: Path
+    cost: Path
     predictions: Path
     figures: Path
 
@@ -247,6 +252,23 @@ class PromoteParams(Section):
     max_latency_s: float = Field(gt=0)
 
 
+class ScoreParams(Section):
+    """How images are scored (`dpiqa score`, served models): baked into each registered version."""
+
+    batch_size: int = Field(ge=1)
+    precision: Literal["auto", "bf16", "fp32"]
+    decode_threads: int = Field(ge=1)
+    min_image_side: int = Field(ge=1)
+    max_image_pixels: int = Field(ge=1)
+    max_image_bytes: int = Field(ge=1)
+
+
+class ServeParams(Section):
+    host: str
+    port: int = Field(ge=0, le=65535)
+    max_request_bytes: int = Field(ge=1)
+
+
 class ReportParams(Section):
     markdown: Path
     html: Path
@@ -254,6 +276,7 @@ class ReportParams(Section):
 
 class TrackingParams(Section):
     experiment: str
+    locked_retry_s: float = Field(ge=0)
 
 
 class Params(Section):
@@ -264,11 +287,14 @@ class Params(Section):
     models: ModelsParams
     train: TrainParams
     train_teacher: TrainTeacherParams
-    teacher_targets: TeacherTargetsParams
+    encode_latents: PerImageStageParams
+    teacher_targets: PerImageStageParams
     distill_student: DistillStudentParams
     evaluate: EvaluateParams
     register_: RegisterParams = Field(alias="register")
     promote: PromoteParams
+    score: ScoreParams
+    serve: ServeParams
     report: ReportParams
     tracking: TrackingParams
 

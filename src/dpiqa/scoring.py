@@ -1,15 +1,19 @@
 """Scoring images with a trained model: decode each safely, score in batches, keep going on errors.
 
 Every input gets a row: its score on [0, 1] and on the training dataset's MOS scale, or the
-reason it could not be scored. One bad file never costs the rest of the batch.
+reason it could not be scored. One bad file never costs the rest of the batch. The next batch
+is decoded in threads while the model scores the current one; where the CPU has native bf16,
+the model runs under bf16 autocast in channels_last (the fast path, `score.precision: auto`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import io
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +22,11 @@ from PIL import Image, UnidentifiedImageError
 from torch import nn
 from tqdm.auto import tqdm
 
-from dpiqa.data.loading import image_transform, to_rgb
+from dpiqa.config import ScoreParams
+from dpiqa.data.images import to_rgb
+from dpiqa.data.loading import image_transform
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
-MIN_SIDE = 32  # px, as params.yaml validate.min_image_side: smaller inputs say nothing about quality
-SCORE_BATCH_SIZE = 16
 MAX_PATH_LENGTH = 4096  # longer inputs are base64 data, not file paths
 BASE64_NAME = "<base64 image>"
 
@@ -39,32 +43,39 @@ class ScoredImage:
     error: str | None = None
 
 
-def decode(data: bytes, source: str) -> Image.Image:
+def decode(data: bytes, source: str, settings: ScoreParams) -> Image.Image:
     """RGB from image bytes (EXIF orientation applied), or an ImageError saying why not."""
     if not data:
         raise ImageError(f"{source}: empty file")
+    if len(data) > settings.max_image_bytes:
+        raise ImageError(f"{source}: {len(data):,} bytes is over the limit of {settings.max_image_bytes:,}")
     try:
-        rgb = to_rgb(io.BytesIO(data))
+        rgb = to_rgb(io.BytesIO(data), max_pixels=settings.max_image_pixels)
     except Image.DecompressionBombError as error:
         raise ImageError(f"{source}: refused, too many pixels ({error})") from error
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise ImageError(f"{source}: not a readable image ({type(error).__name__}: {error})") from error
-    if min(rgb.size) < MIN_SIDE:
-        raise ImageError(f"{source}: {rgb.width}x{rgb.height} is smaller than {MIN_SIDE} px")
+    if min(rgb.size) < settings.min_image_side:
+        raise ImageError(f"{source}: {rgb.width}x{rgb.height} is smaller than {settings.min_image_side} px")
     return rgb
 
 
-def read_source(item: str) -> tuple[str, bytes]:
+def read_source(item: str, max_bytes: int) -> tuple[str, bytes]:
     """A file path, or an image as base64 text; returns a display name and the bytes."""
     try:
-        is_file = len(item) < MAX_PATH_LENGTH and Path(item).exists()
+        is_file = len(item) < MAX_PATH_LENGTH and Path(item).is_file()
     except OSError:  # e.g. a base64 string too long to be a file name
         is_file = False
     if is_file:
         try:
+            size = Path(item).stat().st_size
+            if size > max_bytes:
+                raise ImageError(f"{item}: {size:,} bytes is over the limit of {max_bytes:,}")
             return item, Path(item).read_bytes()
         except OSError as error:
             raise ImageError(f"{item}: cannot be read ({error.strerror})") from error
+    if len(item) > max_bytes * 4 // 3 + 4:
+        raise ImageError(f"{BASE64_NAME}: {len(item):,} base64 characters is over the limit of {max_bytes:,} bytes")
     try:
         return BASE64_NAME, base64.b64decode(item, validate=True)
     except (binascii.Error, ValueError) as error:
@@ -86,31 +97,66 @@ def to_mos_scale(score: float, mos_range: list[float]) -> float:
     return low + score * (high - low)
 
 
-@torch.inference_mode()
-def score_images(
-    model: nn.Module,
-    items: list[str],
-    *,
-    image_size: int,
-    mos_range: list[float],
-    batch_size: int,
-    progress: bool = False,
-) -> list[ScoredImage]:
-    model.eval()
-    transform = image_transform(image_size)
-    results: list[ScoredImage] = []
-    for start in tqdm(range(0, len(items), batch_size), disable=not progress, unit="batch"):
-        decoded: list[tuple[ScoredImage, torch.Tensor]] = []
-        for item in items[start : start + batch_size]:
-            result = ScoredImage(item if len(item) < MAX_PATH_LENGTH else BASE64_NAME)
-            results.append(result)
-            try:
-                name, data = read_source(item)
-                decoded.append((result, transform(decode(data, name))))
-            except ImageError as error:
-                result.error = str(error)
-        if decoded:
-            scores = model(torch.stack([tensor for _, tensor in decoded]))[0].float().tolist()
-            for (result, _), score in zip(decoded, scores):
-                result.score, result.score_mos = score, to_mos_scale(score, mos_range)
-    return results
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX: where bf16 autocast beats fp32 (benchmarks/model_latency.py)."""
+    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)  # torch has no public probe
+    return bool(probe and probe())
+
+
+def fast_path(precision: str) -> bool:
+    return precision == "bf16" or (precision == "auto" and cpu_has_native_bf16())
+
+
+class Scorer:
+    """A model ready to score: its input size and MOS scale, and how to run it (params `score`)."""
+
+    def __init__(self, model: nn.Module, info: dict, settings: ScoreParams):
+        self.fast = fast_path(settings.precision)
+        memory_format = torch.channels_last if self.fast else torch.contiguous_format
+        self.model = model.eval().to(memory_format=memory_format)
+        self.memory_format = memory_format
+        self.info, self.mos_range = info, info["mos_range"]
+        self.transform = image_transform(info["profile"]["image_size"])
+        self.settings = settings
+
+    def _autocast(self):
+        if self.fast:
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _prepare(self, item: str) -> tuple[ScoredImage, torch.Tensor | None]:
+        result = ScoredImage(item if len(item) < MAX_PATH_LENGTH else BASE64_NAME)
+        try:
+            name, data = read_source(item, self.settings.max_image_bytes)
+            return result, self.transform(decode(data, name, self.settings))
+        except ImageError as error:
+            result.error = str(error)
+            return result, None
+
+    @torch.inference_mode()
+    def _score_batch(self, prepared: list[tuple[ScoredImage, torch.Tensor | None]]) -> None:
+        decoded = [(result, tensor) for result, tensor in prepared if tensor is not None]
+        if not decoded:
+            return
+        images = torch.stack([tensor for _, tensor in decoded]).contiguous(memory_format=self.memory_format)
+        with self._autocast():
+            scores = self.model(images)[0].float().tolist()
+        for (result, _), score in zip(decoded, scores):
+            result.score, result.score_mos = score, to_mos_scale(score, self.mos_range)
+
+    def score(self, items: list[str], progress: bool = False) -> list[ScoredImage]:
+        size = self.settings.batch_size
+        batches = [items[start : start + size] for start in range(0, len(items), size)]
+        results: list[ScoredImage] = []
+        with ThreadPoolExecutor(self.settings.decode_threads) as pool:
+
+            def submit(batch: list[str]) -> list[Future]:
+                return [pool.submit(self._prepare, item) for item in batch]
+
+            pending = submit(batches[0]) if batches else []
+            for index in tqdm(range(len(batches)), disable=not progress, unit="batch"):
+                prepared = [future.result() for future in pending]
+                pending = submit(batches[index + 1]) if index + 1 < len(batches) else []
+                self._score_batch(prepared)
+                results.extend(result for result, _ in prepared)
+        return results

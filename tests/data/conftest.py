@@ -136,3 +136,24 @@ def livefb_folder(tmp_path: Path) -> Path:
         root / "labels_image.csv", index=False
     )
     return root
+
+
+def distorted_photos(folder: Path, count: int, side: int = 96) -> list[Path]:
+    """Real photos (shipped with scikit-image) under blur and noise of rising strength: a test
+    set whose quality varies, in a stable order."""
+    from PIL import ImageFilter
+    from skimage import data
+
+    photos = [Image.fromarray(getattr(data, name)()).convert("RGB").resize((side, side)) for name in
+              ("astronaut", "coffee", "chelsea", "rocket")]
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(count):
+        level = i / max(count - 1, 1)
+        image = photos[i % len(photos)].filter(ImageFilter.GaussianBlur(3 * level))
+        noisy = np.asarray(image, dtype=float) + rng.normal(0, 40 * level * (i % 3) / 2, (side, side, 3))
+        path = folder / f"photo-{i:03d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(noisy.clip(0, 255).astype(np.uint8)).save(path)
+        paths.append(path)
+    return paths

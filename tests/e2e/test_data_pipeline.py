@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from .conftest import DISTORTIONS, PHOTOS, edit_params, run_in
+from ..projects import DISTORTIONS, PHOTOS, edit_params, run_in
 
 
 def test_repro_downloads_validates_and_splits(prepared_project):
@@ -28,7 +28,7 @@ def test_a_second_repro_of_the_data_changes_nothing(project):
 
 def test_dag_shows_the_stages(prepared_project):
     dag = run_in(prepared_project, "dvc", "dag").stdout
-    for stage in ("download@embedded", "validate@embedded", "split@embedded", "train_teacher",
+    for stage in ("download@embedded", "validate@embedded", "split@embedded", "encode_latents", "train_teacher",
                   "teacher_targets", "distill_student"):
         assert stage in dag
 

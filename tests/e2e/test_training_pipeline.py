@@ -3,39 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import pandas as pd
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from .conftest import EPOCHS, edit_params, run_in
-
-
-@pytest.fixture(scope="module")
-def trained(prepared_project, tmp_path_factory):
-    """A copy of the prepared project after a full `dvc repro`."""
-    import shutil
-
-    project = tmp_path_factory.mktemp("trained") / "project"
-    shutil.copytree(prepared_project, project, symlinks=True)
-    run_in(project, "dvc", "repro")
-    return project
-
-
-@pytest.fixture
-def project_after_repro(trained, tmp_path):
-    """A private copy of the trained project, for tests that change the registry or params."""
-    import shutil
-
-    copy = tmp_path / "project"
-    shutil.copytree(trained, copy, symlinks=True)
-    return copy
+from ..projects import EPOCHS, edit_params, run_in
 
 
 def _client(project) -> MlflowClient:
@@ -98,28 +72,6 @@ def test_a_second_repro_changes_nothing(trained):
     assert "Data and pipelines are up to date" in result.stdout
 
 
-def test_a_killed_training_stage_resumes_from_its_last_checkpoint(project):
-    edit_params(project, lambda p: p["train_teacher"]["recipes"]["tiny"].update(epochs=4))
-    run_in(project, "dvc", "repro", "split@embedded")
-    bin_dir = os.path.dirname(sys.executable)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
-    env.pop("MLFLOW_TRACKING_URI", None)
-    first = subprocess.Popen([os.path.join(bin_dir, "dvc"), "repro", "train_teacher"], cwd=project, env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    last = project / "models/checkpoints/train_teacher/last.ckpt"
-    deadline = time.monotonic() + 240
-    while not last.exists() and time.monotonic() < deadline and first.poll() is None:
-        time.sleep(0.2)
-    os.killpg(first.pid, signal.SIGKILL)
-    first.wait()
-    epoch_at_kill = torch.load(last, weights_only=False, map_location="cpu")["epoch"]
-    assert epoch_at_kill < 3 and not (project / "models/checkpoints/train_teacher/COMPLETE").exists()
-    resumed = run_in(project, "dvc", "repro", "train_teacher")
-    assert "resuming the unfinished run" in resumed.stderr
-    curve = pd.read_csv(project / "reports/train/teacher_curve.csv")
-    assert list(curve["epoch"]) == [0, 1, 2, 3]
-
-
 def test_ddp_on_two_cpu_processes_trains_two_epochs(project):
     def distributed(params):
         params["train"].update(accelerator="cpu", devices=2, strategy="ddp")
@@ -168,42 +120,3 @@ def test_promote_then_score_a_folder_with_the_champion(project_after_repro):
     scores = pd.read_csv(project / "scores.csv")
     assert scores["score"].notna().sum() == 3 and "not a readable image" in scores.loc[scores["score"].isna(), "error"].iloc[0]
     assert (scores["scale"].dropna() == "0-100 (embedded)").all()
-
-
-def test_the_served_champion_scores_posted_images(project_after_repro):
-    import base64
-    import socket
-    import urllib.request
-
-    project = project_after_repro
-    _promote_leniently(project)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    bin_dir = os.path.dirname(sys.executable)
-    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-           "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
-    server = subprocess.Popen([os.path.join(bin_dir, "mlflow"), "models", "serve", "-m", "models:/dpiqa-student@champion",
-                               "-h", "127.0.0.1", "-p", str(port), "--env-manager", "local"],
-                              cwd=project, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              start_new_session=True)
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None, server.stderr.read().decode()[-2000:]
-                time.sleep(1)
-        image = (project / "data/datasets/embedded/images/coffee/coffee_jpeg_5.png").read_bytes()
-        payload = json.dumps({"dataframe_split": {"columns": ["image"], "data": [[base64.b64encode(image).decode()], ["bm90IGFuIGltYWdl"]]}})
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=payload.encode(),
-                                         headers={"Content-Type": "application/json"})
-        predictions = json.loads(urllib.request.urlopen(request, timeout=60).read())["predictions"]
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(30)
-    assert isinstance(predictions[0]["score"], float)
-    assert predictions[0]["score_mos"] == pytest.approx(100 * predictions[0]["score"])
-    assert predictions[0]["error"] == "" and "not a readable image" in predictions[1]["error"]

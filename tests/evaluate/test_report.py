@@ -16,10 +16,12 @@ def report_inputs(tmp_path):
     frame["teacher"], frame["student"] = frame["mos"] + rng.normal(0, .1, 30), frame["mos"] + rng.normal(0, .2, 30)
     stats = {"srcc": .9, "krcc": .7, "plcc": .88, "plcc_logistic": .9, "rmse": .1, "images": 30}
     stats.update({f"{k}_ci": [.8, .95] for k in ("srcc", "krcc", "plcc", "plcc_logistic", "rmse")})
-    summary = {"teacher": {"parameters": 2_000_000, "latency_s": .02, "embedded": stats},
-               "student": {"parameters": 1_000_000, "latency_s": .01, "embedded": stats},
-               "agreement": {"embedded": .93}, "ratios": {"parameters_teacher_over_student": 2.0,
-                                                          "latency_teacher_over_student": 2.0}}
+    summary = {"teacher": {"embedded": stats}, "student": {"embedded": stats}, "agreement": {"embedded": .93}}
+    cost = {"teacher": {"parameters": 2_000_000, "latency_s": .02, "latency_scoring_s": .01},
+            "student": {"parameters": 1_000_000, "latency_s": .01, "latency_scoring_s": .004},
+            "scoring_path": "bf16 autocast + channels_last",
+            "ratios": {"parameters_teacher_over_student": 2.0, "latency_teacher_over_student": 2.0,
+                       "latency_scoring_teacher_over_student": 2.5}}
     figures = tmp_path / "figures"
     scatter(frame, "embedded", ("teacher", "student"), figures / "scatter_embedded.png")
     curve = pd.DataFrame({"epoch": [0, 1], "train_loss": [1.0, .5], "val_srcc": [.3, .6]})
@@ -28,7 +30,7 @@ def report_inputs(tmp_path):
     params.write_text("base:\n  seed: 1\n")
     rows, text = provenance(params, {("train_teacher", "models/teacher"): "abc123.dir"}, {"student": {"name": "dpiqa-student", "version": "3", "uri": "models:/dpiqa-student@challenger"}},
                             "deadbeef", {"train_teacher": "run42"})
-    return build_sections(summary, {"embedded": frame}, figures, rows, text, synthetic=True, dataset="embedded")
+    return build_sections(summary, cost, {"embedded": frame}, figures, rows, text, synthetic=True, dataset="embedded")
 
 
 def test_html_is_self_contained(report_inputs):
@@ -42,6 +44,6 @@ def test_report_carries_results_breakdown_and_provenance(report_inputs, tmp_path
     markdown = to_markdown(report_inputs, tmp_path)
     for expected in ("0.900 [0.800, 0.950]", "Per-distortion SRCC", "deadbeef", "abc123.dir", "run42",
                      "models:/dpiqa-student@challenger", "package torch", "synthetic", "seed: 1",
-                     "![scatter_embedded](figures/scatter_embedded.png)"):
+                     "![scatter_embedded](figures/scatter_embedded.png)", "2.50x"):
         assert expected in markdown, expected
     assert "Synthetic labels" in to_html(report_inputs)

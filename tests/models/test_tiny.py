@@ -67,7 +67,8 @@ def test_sampling_the_posterior_is_the_non_deterministic_setting(tiny_profile, t
     teacher = build_teacher(profile, tmp_path, seed=0).eval()
     images = _images(profile)
     with torch.no_grad():
-        assert not torch.equal(teacher.encode(images), teacher.encode(images))
+        posterior = teacher.posterior(images)
+        assert not torch.equal(teacher.latents(*posterior), teacher.latents(*posterior))
 
 
 def test_the_same_seed_builds_the_same_teacher(tiny_profile, tmp_path):
@@ -76,3 +77,14 @@ def test_the_same_seed_builds_the_same_teacher(tiny_profile, tmp_path):
     a = build_teacher(tiny_profile, tmp_path, seed=3).state_dict()
     b = build_teacher(tiny_profile, tmp_path, seed=3).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_cached_posterior_gives_the_same_scores_as_encoding(tiny_teacher, tiny_profile):
+    images = _images(tiny_profile)
+    teacher = tiny_teacher.eval()
+    with torch.no_grad():
+        posterior = teacher.posterior(images)
+        from_images, from_cache = teacher(images), teacher(images, posterior=posterior)
+        shifted = teacher(images, posterior=(posterior[0] + 1, posterior[1]))
+    assert all(torch.equal(a, b) for a, b in zip(from_images, from_cache))
+    assert not torch.equal(from_images[0], shifted[0])  # the cached latents are really used

@@ -1,9 +1,6 @@
 import json
 
-import pytest
-import torch
-
-from dpiqa.train.fit import COMPLETE, FINGERPRINT, LAST, AtomicCheckpointIO, resume_path
+from dpiqa.train.fit import COMPLETE, FINGERPRINT, LAST, resume_path
 
 
 def _unfinished(folder, fingerprint):
@@ -32,19 +29,3 @@ def test_a_finished_run_starts_afresh(tmp_path):
     _unfinished(tmp_path / "ckpt", {"a": 1})
     (tmp_path / "ckpt" / COMPLETE).touch()
     assert resume_path(tmp_path / "ckpt", {"a": 1}) is None
-
-
-def test_an_interrupted_checkpoint_write_leaves_the_previous_one_intact(tmp_path, monkeypatch):
-    io = AtomicCheckpointIO()
-    path = tmp_path / "last.ckpt"
-    io.save_checkpoint({"epoch": 1, "weights": torch.ones(3)}, path)
-
-    def killed_midway(checkpoint, target, *args, **kwargs):
-        with open(target, "wb") as handle:
-            handle.write(b"half a checkpoint")
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr("lightning.fabric.plugins.io.torch_io._atomic_save", killed_midway)
-    with pytest.raises(KeyboardInterrupt):
-        io.save_checkpoint({"epoch": 2, "weights": torch.zeros(3)}, path)
-    assert torch.load(path, weights_only=True)["epoch"] == 1

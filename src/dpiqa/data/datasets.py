@@ -31,7 +31,8 @@ def suite_spec(key: str, params: Params) -> SuiteSpec:
         expected = embedded.expected_count(params.data.sources.embedded)
     else:
         expected = card(key).expected_count
-    return SuiteSpec(key, nominal_mos_range(key, params), expected, params.validate_.min_image_side)
+    return SuiteSpec(key, nominal_mos_range(key, params), expected, params.validate_.min_image_side,
+                     params.validate_.max_image_pixels)
 
 
 def validate(key: str, params: Params) -> dict:

@@ -8,11 +8,11 @@ from pathlib import Path
 import lightning as L
 import pandas as pd
 import torch
-from PIL import Image, ImageOps
 from safetensors import safe_open
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
+from dpiqa.data.images import to_rgb
 from dpiqa.data.manifest import read_manifest
 from dpiqa.data.splits import read_split
 
@@ -29,41 +29,52 @@ def image_transform(image_size: int) -> v2.Compose:
     )
 
 
-def to_rgb(source) -> Image.Image:
-    """RGB pixels of an image file or stream, upright (EXIF orientation applied): the one
-    decoding used for training, evaluation and scoring."""
-    with Image.open(source) as image:
-        image.load()
-        return ImageOps.exif_transpose(image).convert("RGB")
+class ImageTensors:
+    """Per-image tensors precomputed by a stage (the teacher's maps, the VAE posterior), read row
+    by row from a safetensors file (memory-mapped), so no worker holds the whole tensor.
 
+    `fields` maps the file's tensor names to the batch keys they arrive under.
+    """
 
-class TeacherTargets:
-    """The teacher's quality maps, one per training image, read row by row from a safetensors
-    file (memory-mapped), so no worker holds the whole tensor."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
+    def __init__(self, path: Path, fields: dict[str, str]):
+        self.path, self.fields = Path(path), fields
         with safe_open(self.path, framework="pt") as handle:
-            self.images = json.loads(handle.metadata()["images"])
+            self.metadata = handle.metadata()
+            missing = set(fields) - set(handle.keys())
+        if missing:
+            raise ValueError(f"{self.path} has no tensors {sorted(missing)}; re-run the stage that writes it")
+        self.images = json.loads(self.metadata["images"])
         self.row_of = {image: row for row, image in enumerate(self.images)}
-        self._maps = None
+        self._slices = None
 
     def __getstate__(self) -> dict:  # each worker process opens the file itself
-        return {**self.__dict__, "_maps": None}
+        return {**self.__dict__, "_slices": None}
 
-    def __getitem__(self, image: str) -> torch.Tensor:
-        if self._maps is None:
-            self._maps = safe_open(self.path, framework="pt").get_slice("maps")
+    def __getitem__(self, image: str) -> dict[str, torch.Tensor]:
+        if self._slices is None:
+            handle = safe_open(self.path, framework="pt")
+            self._slices = {name: handle.get_slice(name) for name in self.fields}
         row = self.row_of[image]
-        return self._maps[row : row + 1][0]
+        return {key: self._slices[name][row : row + 1][0].float() for name, key in self.fields.items()}
+
+    def require(self, images) -> None:
+        missing = set(images) - set(self.row_of)
+        if missing:
+            raise ValueError(f"{self.path} lacks {len(missing)} images (e.g. {sorted(missing)[0]}); re-run its stage")
+
+
+TEACHER_MAP_FIELDS = {"maps": "teacher_map"}
+POSTERIOR_FIELDS = {"mean": "latent_mean", "std": "latent_std"}
 
 
 class IQADataset(Dataset):
-    def __init__(self, table: pd.DataFrame, root: Path, image_size: int, targets: TeacherTargets | None = None):
+    def __init__(self, table: pd.DataFrame, root: Path, image_size: int, extras: list[ImageTensors] = ()):
         self.table = table.reset_index(drop=True)
         self.root = Path(root)
         self.transform = image_transform(image_size)
-        self.targets = targets
+        self.extras = list(extras)
+        for extra in self.extras:
+            extra.require(self.table["image"])
 
     def __len__(self) -> int:
         return len(self.table)
@@ -74,8 +85,8 @@ class IQADataset(Dataset):
             "image": self.transform(to_rgb(self.root / row["image"])),
             "mos": torch.tensor(row["mos"], dtype=torch.float32),
         }
-        if self.targets is not None:
-            item["teacher_map"] = self.targets[row["image"]].float()
+        for extra in self.extras:
+            item.update(extra[row["image"]])
         return item
 
 
@@ -89,7 +100,11 @@ def split_table(manifest_path: Path, split_path: Path, split: str) -> pd.DataFra
 
 
 class IQADataModule(L.LightningDataModule):
-    """Train and val loaders for one dataset and split seed; test only when asked for explicitly."""
+    """Train and val loaders for one dataset and split seed; test only when asked for explicitly.
+
+    `teacher_targets` adds the teacher's maps to training batches; `latent_cache` adds the VAE
+    posterior to training and validation batches.
+    """
 
     def __init__(
         self,
@@ -100,20 +115,22 @@ class IQADataModule(L.LightningDataModule):
         batch_size: int,
         num_workers: int,
         teacher_targets: Path | None = None,
+        latent_cache: Path | None = None,
     ):
         super().__init__()
         self.manifest, self.split, self.root = Path(manifest), Path(split), Path(root)
         self.image_size, self.batch_size, self.num_workers = image_size, batch_size, num_workers
-        self.teacher_targets = teacher_targets
+        self.teacher_targets, self.latent_cache = teacher_targets, latent_cache
 
-    def dataset(self, split: str, with_targets: bool = False) -> IQADataset:
-        targets = TeacherTargets(self.teacher_targets) if with_targets and self.teacher_targets else None
-        return IQADataset(split_table(self.manifest, self.split, split), self.root, self.image_size, targets)
+    def dataset(self, split: str, extras: list[ImageTensors] = ()) -> IQADataset:
+        return IQADataset(split_table(self.manifest, self.split, split), self.root, self.image_size, extras)
 
     def setup(self, stage: str) -> None:
         if stage == "fit":
-            self.train_set = self.dataset("train", with_targets=True)
-            self.val_set = self.dataset("val")
+            posterior = [ImageTensors(self.latent_cache, POSTERIOR_FIELDS)] if self.latent_cache else []
+            targets = [ImageTensors(self.teacher_targets, TEACHER_MAP_FIELDS)] if self.teacher_targets else []
+            self.train_set = self.dataset("train", posterior + targets)
+            self.val_set = self.dataset("val", posterior)
 
     def _loader(self, dataset: IQADataset, shuffle: bool) -> DataLoader:
         return DataLoader(

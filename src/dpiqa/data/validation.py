@@ -12,6 +12,7 @@ import json
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import great_expectations as gx
@@ -21,6 +22,7 @@ from great_expectations.checkpoint import UpdateDataDocsAction
 from great_expectations.data_context.types.base import ProgressBarsConfig
 from PIL import Image
 
+from dpiqa.data.images import to_rgb
 from dpiqa.data.manifest import REQUIRED
 
 FACT_COLUMNS = ["inside_root", "file_exists", "decodes", "rgb_convertible", "min_side", "image_error"]
@@ -39,34 +41,36 @@ class SuiteSpec:
     mos_range: tuple[float, float]
     expected_count: int | None
     min_image_side: int
+    max_image_pixels: int
 
 
-def _inspect(path: Path) -> dict:
+def _inspect(path: Path, max_pixels: int) -> dict:
+    """`decodes`: the format is recognised; `rgb_convertible`: the training decoder (to_rgb)
+    turns it into upright RGB pixels."""
     facts = {"file_exists": path.is_file(), "decodes": False, "rgb_convertible": False}
     facts.update(min_side=None, image_error=None)
     if not facts["file_exists"]:
         facts["image_error"] = "file not found"
         return facts
     try:
-        with Image.open(path) as image:
-            image.load()
+        with Image.open(path):
             facts["decodes"] = True
-            image.convert("RGB")
-            facts["rgb_convertible"] = True
-            facts["min_side"] = min(image.size)
+        rgb = to_rgb(path, max_pixels=max_pixels)
+        facts["rgb_convertible"] = True
+        facts["min_side"] = min(rgb.size)
     except Exception as error:  # any decoder failure is a fact about this row, not a crash
         facts["image_error"] = f"{type(error).__name__}: {error}"
     return facts
 
 
-def image_facts(images: pd.Series, root: Path, workers: int) -> pd.DataFrame:
+def image_facts(images: pd.Series, root: Path, workers: int, max_pixels: int) -> pd.DataFrame:
     """Per-row facts about the image files; paths escaping `root` are never opened."""
     resolved_root = root.resolve()
     paths = [root / str(image) for image in images]
     inside = [p.resolve().is_relative_to(resolved_root) for p in paths]
     to_open = [p for p, ok in zip(paths, inside) if ok]
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        opened = iter(list(pool.map(_inspect, to_open, chunksize=IMAGE_CHUNK)))
+        opened = iter(list(pool.map(partial(_inspect, max_pixels=max_pixels), to_open, chunksize=IMAGE_CHUNK)))
     escaped = {"file_exists": False, "decodes": False, "rgb_convertible": False,
                "min_side": None, "image_error": "path escapes the dataset folder"}
     rows = [next(opened) if ok else escaped for ok in inside]
@@ -148,7 +152,7 @@ def validate_manifest(
     frame = manifest.reset_index(drop=True).copy()
     frame["index"] = frame.index
     if "image" in frame:
-        frame = frame.join(image_facts(frame["image"], root, workers))
+        frame = frame.join(image_facts(frame["image"], root, workers, spec.max_image_pixels))
     report_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as project:
         context = gx.get_context(mode="file", project_root_dir=project)

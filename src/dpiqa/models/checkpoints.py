@@ -6,6 +6,7 @@ Reads the authors' released checkpoints (plain state dicts, possibly wrapped in 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,3 +68,12 @@ def load_weights(model: nn.Module, path: Path, *, strict: bool = True, prefix: s
         raise CheckpointMismatchError(f"{path} does not fit {type(model).__name__}: {report.describe()}")
     model.load_state_dict(state, strict=False)
     return report
+
+
+def weights_digest(model: nn.Module) -> str:
+    """SHA-256 of a module's parameters and buffers: proves a cache was made by these weights."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()

@@ -166,6 +166,7 @@ class DPIQATeacher(nn.Module):
         )
         self.register_buffer("prompt_embeddings", prompt_embeddings.float(), persistent=False)
         up_channels = [block.resnets[-1].out_channels for block in unet.up_blocks]
+        self.image_size = image_size
         self.map_size = image_size // self.vae_scale
         self.QFD = QualityFeatureDecoder(level_channels=up_channels[::-1], map_size=self.map_size, **qfd)
         self._up_features: list[torch.Tensor] = []
@@ -183,11 +184,15 @@ class DPIQATeacher(nn.Module):
         return self
 
     @torch.no_grad()
-    def encode(self, images: torch.Tensor) -> torch.Tensor:
-        """Latents of the frozen VAE, times its scaling factor."""
+    def posterior(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and std of the frozen VAE's latent distribution: all a latent cache needs."""
         pixels = images * 2 - 1 if self.vae_input_range == "symmetric" else images
-        posterior = self.vae.encode(pixels).latent_dist
-        latents = posterior.mean if self.latent == "mean" else posterior.sample()
+        distribution = self.vae.encode(pixels).latent_dist
+        return distribution.mean, distribution.std
+
+    def latents(self, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+        """The U-Net's input: the posterior mean or a sample of it, times the VAE's scaling factor."""
+        latents = mean if self.latent == "mean" else mean + std * torch.randn_like(mean)
         return latents * self.vae.config.scaling_factor
 
     def prompt_context(self, batch: int) -> torch.Tensor:
@@ -213,5 +218,9 @@ class DPIQATeacher(nn.Module):
         features, self._up_features = self._up_features, []
         return features
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.QFD(self.up_block_features(self.encode(images), images)[::-1])
+    def forward(
+        self, images: torch.Tensor, posterior: tuple[torch.Tensor, torch.Tensor] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Score and quality map; `posterior` (mean, std) from a latent cache skips the VAE."""
+        mean, std = self.posterior(images) if posterior is None else posterior
+        return self.QFD(self.up_block_features(self.latents(mean, std), images)[::-1])

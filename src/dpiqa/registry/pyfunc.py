@@ -19,27 +19,25 @@ from packaging.requirements import Requirement
 from PIL import Image
 
 import dpiqa
+from dpiqa.config import ScoreParams
 from dpiqa.models.export import load_model
-from dpiqa.scoring import SCORE_BATCH_SIZE, score_images
+from dpiqa.scoring import Scorer
 
 INPUT_COLUMN = "image"
 EXAMPLE_SIDE = 64
 
 
 class DPIQAPyfunc(mlflow.pyfunc.PythonModel):
+    """Scores with the settings (params `score`) it was registered with: its model_config."""
+
     def load_context(self, context) -> None:
-        self.model, self.info = load_model(Path(context.artifacts["model"]))
+        model, self.info = load_model(Path(context.artifacts["model"]))
+        self.scorer = Scorer(model, self.info, ScoreParams.model_validate(context.model_config))
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         if INPUT_COLUMN not in model_input:
             raise ValueError(f"the input needs a column {INPUT_COLUMN!r} of file paths or base64 images")
-        results = score_images(
-            self.model,
-            model_input[INPUT_COLUMN].astype(str).tolist(),
-            image_size=self.info["profile"]["image_size"],
-            mos_range=self.info["mos_range"],
-            batch_size=SCORE_BATCH_SIZE,
-        )
+        results = self.scorer.score(model_input[INPUT_COLUMN].astype(str).tolist())
         return pd.DataFrame(
             {
                 "score": [r.score if r.score is not None else np.nan for r in results],
@@ -63,11 +61,14 @@ def pinned_requirements() -> list[str]:
     return sorted(f"{name}=={metadata.version(name)}" for name in names)
 
 
-def log_pyfunc(model_dir: Path, registered_name: str, artifact_name: str) -> mlflow.models.model.ModelInfo:
+def log_pyfunc(
+    model_dir: Path, registered_name: str, artifact_name: str, settings: ScoreParams
+) -> mlflow.models.model.ModelInfo:
     """Log the model folder as a pyfunc model in the active run and register a new version."""
     example = pd.DataFrame({INPUT_COLUMN: [example_image()]})
     wrapper = DPIQAPyfunc()
-    wrapper.model, wrapper.info = load_model(model_dir)
+    model, wrapper.info = load_model(model_dir)
+    wrapper.scorer = Scorer(model, wrapper.info, settings)
     signature = infer_signature(example, wrapper.predict(None, example))
     return mlflow.pyfunc.log_model(
         name=artifact_name,
@@ -78,4 +79,5 @@ def log_pyfunc(model_dir: Path, registered_name: str, artifact_name: str) -> mlf
         input_example=example,
         pip_requirements=pinned_requirements(),
         registered_model_name=registered_name,
+        model_config=settings.model_dump(),
     )

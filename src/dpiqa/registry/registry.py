@@ -119,7 +119,7 @@ def rollback(client: MlflowClient, name: str, aliases: RegisterParams) -> str:
         return f"{name}: champion rolled back from version {champion.version if champion else 'none'} to {previous.version}"
 
 
-def register_models(client: MlflowClient, params: Params, summary: dict, tags: dict[str, str]) -> dict:
+def register_models(client: MlflowClient, params: Params, summary: dict, cost: dict, tags: dict[str, str]) -> dict:
     """Log teacher and student as pyfunc models, register new versions, tag them, alias challenger."""
     dataset, aliases = params.base.dataset, params.register_
     registered: dict[str, dict] = {}
@@ -127,15 +127,15 @@ def register_models(client: MlflowClient, params: Params, summary: dict, tags: d
         ("teacher", params.train_teacher.out, aliases.teacher_name),
         ("student", params.distill_student.out, aliases.student_name),
     ):
-        version = log_pyfunc(out, name, kind).registered_model_version
+        version = log_pyfunc(out, name, kind, params.score).registered_model_version
         scores = summary[kind][dataset]
         version_tags = {
             "dataset": dataset,
             "test_srcc": scores["srcc"],
             "test_plcc": scores["plcc"],
             "test_plcc_logistic": scores["plcc_logistic"],
-            "latency_s": summary[kind]["latency_s"],
-            "parameters": summary[kind]["parameters"],
+            "latency_s": cost[kind]["latency_scoring_s"],
+            "parameters": cost[kind]["parameters"],
             **tags,
         }
         if kind == "student":

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import subprocess
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +22,13 @@ import mlflow
 import pandas as pd
 import yaml
 from lightning.pytorch.loggers import MLFlowLogger
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from sqlalchemy.exc import OperationalError
 
-from dpiqa.config import PARAMS_FILE
+from dpiqa.config import PARAMS_FILE, TrackingParams
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 DEFAULT_ARTIFACTS = "mlartifacts"
@@ -30,6 +36,39 @@ PIPELINE_TAG = "dpiqa.pipeline_id"
 KIND_TAG = "dpiqa.kind"
 MAX_PARAM_LENGTH = 6000
 LOCK_FILE = "dvc.lock"
+FIRST_RETRY_DELAY_S, LONGEST_RETRY_DELAY_S = 0.5, 10.0
+
+
+def retry_when_locked(action: Callable, patience_s: float):
+    """Run an MLflow call; while another process holds the SQLite database locked (MLflow itself
+    waits 20 s, then raises), try again with backoff until `patience_s` has passed."""
+    deadline, delay = time.monotonic() + patience_s, FIRST_RETRY_DELAY_S
+    while True:
+        try:
+            return action()
+        except (MlflowException, OperationalError) as error:
+            if "database is locked" not in str(error) or time.monotonic() + delay > deadline:
+                raise
+            log.warning("the MLflow database is locked by another process; retrying in %.1f s", delay)
+            time.sleep(delay)
+            delay = min(2 * delay, LONGEST_RETRY_DELAY_S)
+
+
+class RetryingMLFlowLogger(MLFlowLogger):
+    """Lightning's MLflow logger, riding out a locked database instead of killing training."""
+
+    def __init__(self, *args, patience_s: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.patience_s = patience_s
+
+    def log_metrics(self, metrics, step=None) -> None:
+        retry_when_locked(lambda: super(RetryingMLFlowLogger, self).log_metrics(metrics, step), self.patience_s)
+
+    def log_hyperparams(self, params) -> None:
+        retry_when_locked(lambda: super(RetryingMLFlowLogger, self).log_hyperparams(params), self.patience_s)
+
+    def finalize(self, status: str = "success") -> None:
+        retry_when_locked(lambda: super(RetryingMLFlowLogger, self).finalize(status), self.patience_s)
 
 
 def tracking_uri() -> str:
@@ -126,13 +165,17 @@ class StageTracker:
     """What a stage records in its MLflow run; every method is a no-op off rank zero."""
 
     run: mlflow.ActiveRun | None
-    experiment: str
+    tracking: TrackingParams
+
+    def _retried(self, action: Callable) -> None:
+        retry_when_locked(action, self.tracking.locked_retry_s)
 
     def lightning_logger(self) -> MLFlowLogger | bool:
         if self.run is None:
             return False
-        return MLFlowLogger(
-            experiment_name=self.experiment, tracking_uri=tracking_uri(), run_id=self.run.info.run_id
+        return RetryingMLFlowLogger(
+            experiment_name=self.tracking.experiment, tracking_uri=tracking_uri(), run_id=self.run.info.run_id,
+            patience_s=self.tracking.locked_retry_s,
         )
 
     def log_dataset(self, frame: pd.DataFrame, source: Path, name: str, context: str) -> None:
@@ -141,26 +184,27 @@ class StageTracker:
             return
         digest = dvc_hashes([source]).get(Path(source).as_posix())
         dataset = mlflow.data.from_pandas(frame, source=str(source), name=name, digest=digest[:36] if digest else None)
-        mlflow.log_input(dataset, context=context)
+        self._retried(lambda: mlflow.log_input(dataset, context=context))
 
     def log_artifacts(self, paths: list[Path], folder: str | None = None) -> None:
         if self.run is None:
             return
         for path in map(Path, paths):
             if path.is_dir():
-                mlflow.log_artifacts(str(path), artifact_path=f"{folder}/{path.name}" if folder else path.name)
+                target = f"{folder}/{path.name}" if folder else path.name
+                self._retried(lambda path=path, target=target: mlflow.log_artifacts(str(path), artifact_path=target))
             else:
-                mlflow.log_artifact(str(path), artifact_path=folder)
+                self._retried(lambda path=path: mlflow.log_artifact(str(path), artifact_path=folder))
 
     def log_metrics(self, metrics: Mapping[str, float]) -> None:
         if self.run is not None:
-            mlflow.log_metrics(dict(metrics))
+            self._retried(lambda: mlflow.log_metrics(dict(metrics)))
 
 
 @contextmanager
 def stage_run(
     stage: str,
-    experiment: str,
+    tracking: TrackingParams,
     params: Mapping,
     data: list[Path] = (),
     params_file: Path = Path(PARAMS_FILE),
@@ -168,35 +212,48 @@ def stage_run(
     """An MLflow run for one stage, nested in its pipeline run (nothing outside rank zero).
 
     `params` are logged flattened; `data` lists the DVC outputs the stage read (their hashes
-    become tags `dvc.<path>`).
+    become tags `dvc.<path>`). Every write rides out a locked database (tracking.locked_retry_s).
     """
     if not is_rank_zero():
-        yield StageTracker(None, experiment)
+        yield StageTracker(None, tracking)
         return
+
+    def retried(action: Callable):
+        return retry_when_locked(action, tracking.locked_retry_s)
+
     mlflow.set_tracking_uri(tracking_uri())
-    experiment_id = _experiment_id(experiment)
+    experiment_id = retried(lambda: _experiment_id(tracking.experiment))
     commit, group = git_commit(), pipeline_id()
-    parent = _parent_run(experiment_id, group, commit)
+    parent = retried(lambda: _parent_run(experiment_id, group, commit))
     hashes = dvc_hashes(list(data))
     tags = {PIPELINE_TAG: group, KIND_TAG: "stage", "dpiqa.stage": stage, "git.commit": commit}
     tags.update({f"dvc.{path}": digest for path, digest in hashes.items()})
-    with mlflow.start_run(experiment_id=experiment_id, run_name=stage, parent_run_id=parent, tags=tags) as run:
-        mlflow.log_params(flatten(params))
+    run = retried(lambda: mlflow.start_run(experiment_id=experiment_id, run_name=stage, parent_run_id=parent, tags=tags))
+    try:
+        retried(lambda: mlflow.log_params(flatten(params)))
         if params_file.exists():
-            mlflow.log_artifact(str(params_file))
-        yield StageTracker(run, experiment)
+            retried(lambda: mlflow.log_artifact(str(params_file)))
+        yield StageTracker(run, tracking)
+    except BaseException:
+        retried(lambda: mlflow.end_run("FAILED"))
+        raise
+    retried(mlflow.end_run)
 
 
-def pipeline_runs(experiment: str) -> dict[str, str]:
+def pipeline_runs(tracking: TrackingParams) -> dict[str, str]:
     """Stage name -> MLflow run id of the newest runs of this pipeline run (empty if none)."""
     mlflow.set_tracking_uri(tracking_uri())
     client = MlflowClient()
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        return {}
-    runs = client.search_runs(
-        [found.experiment_id],
-        filter_string=f"tags.`{PIPELINE_TAG}` = '{pipeline_id()}' and tags.`{KIND_TAG}` = 'stage'",
-        order_by=["attributes.start_time ASC"],
-    )
-    return {run.data.tags["dpiqa.stage"]: run.info.run_id for run in runs}
+
+    def search() -> dict[str, str]:
+        found = client.get_experiment_by_name(tracking.experiment)
+        if found is None:
+            return {}
+        runs = client.search_runs(
+            [found.experiment_id],
+            filter_string=f"tags.`{PIPELINE_TAG}` = '{pipeline_id()}' and tags.`{KIND_TAG}` = 'stage'",
+            order_by=["attributes.start_time ASC"],
+        )
+        return {run.data.tags["dpiqa.stage"]: run.info.run_id for run in runs}
+
+    return retry_when_locked(search, tracking.locked_retry_s)

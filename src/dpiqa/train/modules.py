@@ -39,19 +39,22 @@ class IQAModule(L.LightningModule, ABC):
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.model(images)
 
+    def predict_batch(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        return self(batch["image"])
+
     @abstractmethod
     def loss(self, batch: dict, score: torch.Tensor, quality_map: torch.Tensor) -> dict[str, torch.Tensor]:
         """The objective: a dict of named terms whose `loss` entry is optimised."""
 
     def training_step(self, batch: dict, _: int) -> torch.Tensor:
-        score, quality_map = self(batch["image"])
+        score, quality_map = self.predict_batch(batch)
         losses = self.loss(batch, score.float(), quality_map.float())
         for name, value in losses.items():
             self.log(f"train/{name}", value, on_step=False, on_epoch=True, batch_size=len(score), sync_dist=True)
         return losses["loss"]
 
     def validation_step(self, batch: dict, _: int) -> None:
-        score, _ = self(batch["image"])
+        score, _ = self.predict_batch(batch)
         self.val_metrics.update(score.float(), batch["mos"])
 
     def on_validation_epoch_end(self) -> None:
@@ -71,6 +74,12 @@ class TeacherModule(IQAModule):
     def __init__(self, model: nn.Module, *, ranking_weight: float, ranking_margin: float, **optim):
         super().__init__(model, **optim)
         self.ranking_weight, self.ranking_margin = ranking_weight, ranking_margin
+
+    def predict_batch(self, batch):
+        """From the cached VAE posterior when the batch carries one (encode_latents stage)."""
+        if "latent_mean" not in batch:
+            return self(batch["image"])
+        return self.model(batch["image"], posterior=(batch["latent_mean"], batch["latent_std"]))
 
     def loss(self, batch, score, quality_map):
         losses = {"mse": F.mse_loss(score, batch["mos"])}

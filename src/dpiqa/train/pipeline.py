@@ -7,16 +7,19 @@ import json
 import logging
 from pathlib import Path
 
+import pandas as pd
 import torch
 from safetensors.torch import save_file
 from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
 from dpiqa.config import Params, Recipe
 from dpiqa.data.datasets import nominal_mos_range
-from dpiqa.data.loading import IQADataModule
-from dpiqa.models.checkpoints import read_state_dict
+from dpiqa.data.loading import POSTERIOR_FIELDS, ImageTensors, IQADataModule, IQADataset
+from dpiqa.models.checkpoints import read_state_dict, weights_digest
 from dpiqa.models.export import load_model, save_model
 from dpiqa.models.profiles import build_student, build_teacher
+from dpiqa.models.teacher import DPIQATeacher
 from dpiqa.tracking.runs import StageTracker
 from dpiqa.train.fit import FitResult, fit, mark_complete
 from dpiqa.train.modules import IQAModule, StudentModule, TeacherModule
@@ -28,7 +31,9 @@ def _md5(path: Path) -> str:
     return hashlib.md5(Path(path).read_bytes()).hexdigest()
 
 
-def datamodule(params: Params, batch_size: int, teacher_targets: Path | None = None) -> IQADataModule:
+def datamodule(
+    params: Params, batch_size: int, teacher_targets: Path | None = None, latent_cache: Path | None = None
+) -> IQADataModule:
     key = params.base.dataset
     return IQADataModule(
         manifest=params.data.manifest_path(key),
@@ -38,6 +43,7 @@ def datamodule(params: Params, batch_size: int, teacher_targets: Path | None = N
         batch_size=batch_size,
         num_workers=params.train.num_workers,
         teacher_targets=teacher_targets,
+        latent_cache=latent_cache,
     )
 
 
@@ -93,6 +99,16 @@ def _export(
     log.info("best val SRCC %.4f; model saved to %s", result.best_val_srcc, out)
 
 
+def _check_latent_cache(path: Path, teacher: DPIQATeacher) -> None:
+    """Latents from other VAE weights or another input size would silently train a wrong model."""
+    metadata = ImageTensors(path, POSTERIOR_FIELDS).metadata
+    if metadata.get("vae_sha256") != weights_digest(teacher.vae):
+        raise ValueError(f"{path} was encoded by different VAE weights; re-run `dvc repro encode_latents`")
+    if int(metadata.get("image_size", -1)) != teacher.image_size:
+        raise ValueError(f"{path} holds {metadata.get('image_size')} px latents, the teacher reads "
+                         f"{teacher.image_size} px; re-run `dvc repro encode_latents`")
+
+
 def train_teacher(params: Params, tracker: StageTracker) -> None:
     config = params.train_teacher
     recipe = config.recipes[params.base.profile]
@@ -100,10 +116,43 @@ def train_teacher(params: Params, tracker: StageTracker) -> None:
     module = TeacherModule(
         teacher, ranking_weight=config.ranking_loss_weight, ranking_margin=config.ranking_margin, **_optimisation(recipe)
     )
-    data = datamodule(params, recipe.batch_size)
-    result = _train(params, "train_teacher", module, data, recipe, tracker, [data.manifest, data.split])
+    inputs = [params.data.manifest_path(params.base.dataset), params.split_file()]
+    cache = params.encode_latents.out if config.use_latent_cache else None
+    if cache:
+        _check_latent_cache(cache, teacher)
+        inputs.append(cache)
+    data = datamodule(params, recipe.batch_size, latent_cache=cache)
+    result = _train(params, "train_teacher", module, data, recipe, tracker, inputs)
     if module.global_rank == 0:
         _export(module, result, params, "train_teacher", config.out, config.metrics, config.curve, tracker)
+
+
+def _save_per_image(tensors: dict[str, torch.Tensor], images: list[str], out: Path, **metadata: str) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {name: tensor.contiguous() for name, tensor in tensors.items()}
+    save_file(tensors, out, metadata={"images": json.dumps(images), **metadata})
+
+
+@torch.inference_mode()
+def encode_latents(params: Params) -> Path:
+    """The frozen VAE's posterior (mean, std) for every training and validation image, once:
+    the teacher then trains without running its VAE encoder."""
+    config = params.encode_latents
+    device = params.train.torch_device()
+    teacher = build_teacher(params.profile, params.models.prompt_cache, params.base.seed).eval().to(device)
+    data = datamodule(params, config.batch_size)
+    table = pd.concat([data.dataset(split).table for split in ("train", "val")], ignore_index=True)
+    dataset = IQADataset(table, data.root, params.profile.image_size)
+    loader = DataLoader(dataset, batch_size=config.batch_size, num_workers=params.train.num_workers)
+    means, stds = [], []
+    for batch in tqdm(loader, desc="encode_latents", unit="batch", disable=not params.train.progress_bar):
+        mean, std = teacher.posterior(batch["image"].to(device))
+        means.append(mean.float().cpu())
+        stds.append(std.float().cpu())
+    _save_per_image({"mean": torch.cat(means), "std": torch.cat(stds)}, list(table["image"]), config.out,
+                    vae_sha256=weights_digest(teacher.vae.cpu()), image_size=str(params.profile.image_size))
+    log.info("VAE posterior %s for %d train+val images -> %s", tuple(means[0].shape[1:]), len(table), config.out)
+    return config.out
 
 
 @torch.inference_mode()
@@ -115,8 +164,7 @@ def compute_teacher_targets(params: Params) -> Path:
     dataset = datamodule(params, config.batch_size).dataset("train")
     loader = DataLoader(dataset, batch_size=config.batch_size, num_workers=params.train.num_workers)
     maps = torch.cat([teacher(batch["image"].to(device))[1].float().cpu() for batch in loader])
-    config.out.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"maps": maps.contiguous()}, config.out, metadata={"images": json.dumps(list(dataset.table["image"]))})
+    _save_per_image({"maps": maps}, list(dataset.table["image"]), config.out)
     log.info("teacher maps %s for %d training images -> %s", tuple(maps.shape[1:]), len(maps), config.out)
     return config.out
 

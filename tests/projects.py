@@ -1,4 +1,7 @@
-"""A small copy of the project (4 photos, 3 distortions, 2 epochs) where real `dvc repro` runs."""
+"""Small copies of the project (4 photos, 3 distortions, 2 epochs) where real `dvc repro` runs.
+
+Fixtures shared by the end-to-end and reliability tests (imported by tests/conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ..conftest import REPO
+REPO = Path(__file__).resolve().parents[1]
 
 PHOTOS = ["astronaut", "coffee", "chelsea", "rocket"]
 DISTORTIONS = ["gaussian_blur", "jpeg", "white_noise"]
@@ -47,10 +50,9 @@ def _shrink(params: dict) -> None:
         params[stage]["recipes"]["tiny"]["epochs"] = EPOCHS
 
 
-@pytest.fixture(scope="session")
-def prepared_project(tmp_path_factory) -> Path:
-    """The pipeline files in a fresh git + DVC project, data stages already run."""
-    root = tmp_path_factory.mktemp("prepared")
+def new_project(root: Path) -> Path:
+    """The pipeline files, shrunk, in a fresh git + DVC project: nothing run yet."""
+    root.mkdir(parents=True, exist_ok=True)
     for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
         shutil.copy(REPO / name, root / name)
     ignore = shutil.ignore_patterns("tmp", "cache", "__pycache__")
@@ -58,6 +60,13 @@ def prepared_project(tmp_path_factory) -> Path:
         shutil.copytree(REPO / folder, root / folder, ignore=ignore)
     edit_params(root, _shrink)
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    return root
+
+
+@pytest.fixture(scope="session")
+def prepared_project(tmp_path_factory) -> Path:
+    """A new project with the data stages already run."""
+    root = new_project(tmp_path_factory.mktemp("prepared"))
     run_in(root, "dvc", "repro", "split@embedded")
     return root
 
@@ -67,4 +76,21 @@ def project(prepared_project: Path, tmp_path: Path) -> Path:
     """A private copy of the prepared project for a test to change."""
     copy = tmp_path / "project"
     shutil.copytree(prepared_project, copy, symlinks=True)
+    return copy
+
+
+@pytest.fixture(scope="session")
+def trained(prepared_project, tmp_path_factory) -> Path:
+    """A copy of the prepared project after a full `dvc repro`."""
+    project = tmp_path_factory.mktemp("trained") / "project"
+    shutil.copytree(prepared_project, project, symlinks=True)
+    run_in(project, "dvc", "repro")
+    return project
+
+
+@pytest.fixture
+def project_after_repro(trained: Path, tmp_path: Path) -> Path:
+    """A private copy of the trained project, for tests that change the registry or params."""
+    copy = tmp_path / "project"
+    shutil.copytree(trained, copy, symlinks=True)
     return copy

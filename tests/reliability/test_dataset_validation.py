@@ -6,7 +6,7 @@ import pytest
 from dpiqa.data.manifest import build_manifest
 from dpiqa.data.validation import ManifestValidationError, SuiteSpec, validate_manifest
 
-from .conftest import write_image
+from ..data.conftest import write_image
 
 ROWS = 6
 
@@ -22,7 +22,7 @@ def dataset(tmp_path):
 
 
 def _validate(root, manifest, tmp_path, expected_count=ROWS):
-    spec = SuiteSpec("folder", (0, 100), expected_count, min_image_side=32)
+    spec = SuiteSpec("folder", (0, 100), expected_count, min_image_side=32, max_image_pixels=50_000_000)
     return validate_manifest(manifest, root, spec, tmp_path / "report", example_rows=3)
 
 

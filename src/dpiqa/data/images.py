@@ -1,0 +1,29 @@
+"""Decoding image files: one function for validation, training, evaluation and scoring."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageOps
+
+SIXTEEN_BIT_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N"}
+
+
+def to_rgb(source, max_pixels: int | None = None) -> Image.Image:
+    """RGB pixels of an image file or stream, upright (EXIF orientation applied): the one
+    decoding used for training, evaluation and scoring.
+
+    16-bit images are scaled to 8 bits (PIL alone would clip them to white); palette images with
+    transparency go through RGBA; images over `max_pixels` are refused before decoding.
+    """
+    with Image.open(source) as image:
+        if max_pixels is not None and image.width * image.height > max_pixels:
+            raise Image.DecompressionBombError(
+                f"{image.width}x{image.height} = {image.width * image.height:,} pixels is over the limit of {max_pixels:,}")
+        image.load()
+        upright = ImageOps.exif_transpose(image)
+        if upright.mode in SIXTEEN_BIT_MODES:
+            scaled = np.asarray(upright, dtype=np.float64) * (255 / 65535)
+            return Image.fromarray(scaled.round().clip(0, 255).astype(np.uint8)).convert("RGB")
+        if upright.mode == "P" and "transparency" in upright.info:
+            upright = upright.convert("RGBA")
+        return upright.convert("RGB")

@@ -1,0 +1,70 @@
+"""The encode_latents stage and teacher training from its cache."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from dpiqa.data.loading import POSTERIOR_FIELDS, ImageTensors, IQADataset, split_table
+from dpiqa.data.manifest import build_manifest, write_manifest
+from dpiqa.data.splits import write_split
+from dpiqa.models.profiles import build_teacher
+from dpiqa.train.pipeline import _check_latent_cache, encode_latents
+
+from ..data.conftest import write_image
+
+
+@pytest.fixture
+def small_dataset(make_params, tmp_path):
+    """Params pointing at a 10-image folder dataset split 6 train / 2 val / 2 test."""
+    params = make_params({
+        "models": {"prompt_cache": str(tmp_path / "prompts")},
+        "train": {"num_workers": 0},
+        "encode_latents": {"out": str(tmp_path / "latents.safetensors"), "batch_size": 4},
+    })
+    images = [f"img{i}.png" for i in range(10)]
+    for i, name in enumerate(images):
+        write_image(params.data.dataset_dir(params.base.dataset) / name, seed=i, side=64)
+    write_manifest(build_manifest(params.base.dataset, images, np.linspace(0, 100, 10), (0, 100)),
+                   params.data.manifest_path(params.base.dataset))
+    write_split(pd.DataFrame({"image": images, "split": ["train"] * 6 + ["val"] * 2 + ["test"] * 2}),
+                params.split_file())
+    return params
+
+
+def test_the_cache_holds_the_vae_posterior_of_train_and_val_images(small_dataset):
+    params = small_dataset
+    out = encode_latents(params)
+    tensors = load_file(out)
+    side = params.profile.image_size // 8
+    assert tensors["mean"].shape == tensors["std"].shape == (8, 4, side, side)
+    cache = ImageTensors(out, POSTERIOR_FIELDS)
+    assert len(cache.images) == 8 and not any(name in cache.images for name in ("img8.png", "img9.png"))
+
+    teacher = build_teacher(params.profile, params.models.prompt_cache, params.base.seed).eval()
+    table = split_table(params.data.manifest_path("embedded"), params.split_file(), "val")
+    dataset = IQADataset(table, params.data.dataset_dir("embedded"), params.profile.image_size, [cache])
+    item = dataset[0]
+    with torch.no_grad():
+        mean, std = teacher.posterior(item["image"][None])
+    torch.testing.assert_close(item["latent_mean"], mean[0], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(item["latent_std"], std[0], atol=1e-5, rtol=1e-4)
+    _check_latent_cache(out, teacher)  # the same weights: accepted
+
+
+def test_a_cache_from_other_vae_weights_is_refused(small_dataset):
+    params = small_dataset
+    out = encode_latents(params)
+    other = build_teacher(params.profile, params.models.prompt_cache, params.base.seed + 1)
+    with pytest.raises(ValueError, match="different VAE weights"):
+        _check_latent_cache(out, other)
+
+
+def test_a_cache_missing_images_is_refused(small_dataset):
+    params = small_dataset
+    out = encode_latents(params)
+    table = split_table(params.data.manifest_path("embedded"), params.split_file(), "test")
+    with pytest.raises(ValueError, match="lacks 2 images"):
+        IQADataset(table, params.data.dataset_dir("embedded"), params.profile.image_size,
+                   [ImageTensors(out, POSTERIOR_FIELDS)])
