@@ -49,4 +49,7 @@ report-check: ## Render reports/report.html offline in headless Chromium -> repo
 	@test -s reports/report.png && echo "rendered: reports/report.png"
 
 clean: ## Remove run state (keeps .venv and the DVC cache)
-	rm -rf mlflow.db mlartifacts reports/validation data/datasets data/manifests data/splits
+	rm -rf mlflow.db mlartifacts data/datasets data/manifests data/splits models/teacher models/student \
+		models/checkpoints models/latents.safetensors models/teacher_targets.safetensors \
+		reports/validation reports/train reports/metrics.json reports/cost.json reports/predictions \
+		reports/figures reports/registry.json reports/report.md reports/report.html reports/report.png

@@ -10,7 +10,7 @@ def main() -> None:
     params = load_params()
     inputs = [params.train_teacher.out, params.distill_student.out]
     inputs += [params.data.manifest_path(key) for key in params.evaluate.datasets]
-    with stage_run("evaluate", params.tracking, params.logged("base", "evaluate"), inputs) as tracker:
+    with stage_run("evaluate", params.tracking, params.logged("base", "evaluate", "score"), inputs) as tracker:
         summary, cost, figures = run_evaluation(params)
         tracker.log_metrics(flat_metrics({**summary, "cost": cost}))
         tracker.log_artifacts(figures, folder="figures")

@@ -25,13 +25,14 @@ def list_datasets(_: argparse.Namespace) -> int:
 def load_scorer(args: argparse.Namespace):
     """A model folder (models/student, scored with params.yaml's `score` settings) or an MLflow
     model URI (models:/name@alias, runs:/..., scored with the settings it was registered with);
-    --batch-size and --precision override either."""
+    --batch-size, --engine and --precision override either."""
     from dpiqa.config import ScoreParams, load_params
-    from dpiqa.models.export import INFO, load_model
+    from dpiqa.models.export import INFO, load_model, onnx_graph
     from dpiqa.scoring import Scorer
 
     if (Path(args.model) / INFO).is_file():
         (model, info), settings = load_model(Path(args.model)), load_params(args.params).score
+        graph = onnx_graph(Path(args.model))
     else:
         import mlflow
 
@@ -46,10 +47,10 @@ def load_scorer(args: argparse.Namespace):
                 "Promote a version first (`dpiqa promote dpiqa-student`), or name another model, e.g. "
                 "--model models:/dpiqa-student@challenger or --model models/student"
             ) from error
-        model, info, settings = wrapper.scorer.model, wrapper.info, wrapper.scorer.settings
-    overrides = {"batch_size": args.batch_size, "precision": args.precision}
+        model, info, settings, graph = wrapper.scorer.model, wrapper.info, wrapper.scorer.settings, wrapper.scorer.onnx_path
+    overrides = {"batch_size": args.batch_size, "engine": args.engine, "precision": args.precision}
     settings = ScoreParams.model_validate({**settings.model_dump(), **{k: v for k, v in overrides.items() if v}})
-    return Scorer(model, info, settings)
+    return Scorer(model, info, settings, graph)
 
 
 def score(args: argparse.Namespace) -> int:
@@ -127,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     scorer.add_argument("--model", default=DEFAULT_MODEL, help=f"MLflow model URI or a model folder (default {DEFAULT_MODEL})")
     scorer.add_argument("--out", type=Path, help="write CSV or JSON (by the suffix); default: CSV on stdout")
     scorer.add_argument("--batch-size", type=int, help="default: params.yaml score.batch_size, or the model's own")
-    scorer.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="default: score.precision (auto)")
+    scorer.add_argument("--engine", choices=["auto", "torch", "onnxruntime"], help="default: score.engine (auto)")
+    scorer.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="PyTorch engine; default: score.precision (auto)")
     scorer.add_argument("--params", type=Path, default=Path(PARAMS_FILE))
     scorer.set_defaults(func=score)
 

@@ -256,6 +256,7 @@ class ScoreParams(Section):
     """How images are scored (`dpiqa score`, served models): baked into each registered version."""
 
     batch_size: int = Field(ge=1)
+    engine: Literal["auto", "torch", "onnxruntime"]
     precision: Literal["auto", "bf16", "fp32"]
     decode_threads: int = Field(ge=1)
     min_image_side: int = Field(ge=1)

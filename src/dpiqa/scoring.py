@@ -2,8 +2,8 @@
 
 Every input gets a row: its score on [0, 1] and on the training dataset's MOS scale, or the
 reason it could not be scored. One bad file never costs the rest of the batch. The next batch
-is decoded in threads while the model scores the current one; where the CPU has native bf16,
-the model runs under bf16 autocast in channels_last (the fast path, `score.precision: auto`).
+is decoded in threads while the model scores the current one, on the fastest engine the model
+and `score` settings allow (see Scorer).
 """
 
 from __future__ import annotations
@@ -17,14 +17,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import onnxruntime
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
 
 from dpiqa.config import ScoreParams
 from dpiqa.data.images import to_rgb
 from dpiqa.data.loading import image_transform
+from dpiqa.models.export import ONNX_INPUT
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 MAX_PATH_LENGTH = 4096  # longer inputs are base64 data, not file paths
@@ -53,17 +55,17 @@ def decode(data: bytes, source: str, settings: ScoreParams) -> Image.Image:
         rgb = to_rgb(io.BytesIO(data), max_pixels=settings.max_image_pixels)
     except Image.DecompressionBombError as error:
         raise ImageError(f"{source}: refused, too many pixels ({error})") from error
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except Exception as error:  # Pillow raises many types on malformed files; each is about this file only
         raise ImageError(f"{source}: not a readable image ({type(error).__name__}: {error})") from error
     if min(rgb.size) < settings.min_image_side:
         raise ImageError(f"{source}: {rgb.width}x{rgb.height} is smaller than {settings.min_image_side} px")
     return rgb
 
 
-def read_source(item: str, max_bytes: int) -> tuple[str, bytes]:
-    """A file path, or an image as base64 text; returns a display name and the bytes."""
+def read_source(item: str, max_bytes: int, accept_paths: bool = True) -> tuple[str, bytes]:
+    """A file path (where accepted), or an image as base64 text; returns a display name and the bytes."""
     try:
-        is_file = len(item) < MAX_PATH_LENGTH and Path(item).is_file()
+        is_file = accept_paths and len(item) < MAX_PATH_LENGTH and Path(item).is_file()
     except OSError:  # e.g. a base64 string too long to be a file name
         is_file = False
     if is_file:
@@ -79,7 +81,9 @@ def read_source(item: str, max_bytes: int) -> tuple[str, bytes]:
     try:
         return BASE64_NAME, base64.b64decode(item, validate=True)
     except (binascii.Error, ValueError) as error:
-        raise ImageError(f"{item[:60]!r}: neither an existing file nor base64 image data") from error
+        reason = ("neither an existing file nor base64 image data" if accept_paths
+                  else "not base64 image data (file paths are not accepted here)")
+        raise ImageError(f"{item[:60]!r}: {reason}") from error
 
 
 def find_images(paths: Iterable[str]) -> Iterator[str]:
@@ -108,50 +112,74 @@ def fast_path(precision: str) -> bool:
 
 
 class Scorer:
-    """A model ready to score: its input size and MOS scale, and how to run it (params `score`)."""
+    """A model ready to score: its input size and MOS scale, and how to run it (params `score`).
 
-    def __init__(self, model: nn.Module, info: dict, settings: ScoreParams):
-        self.fast = fast_path(settings.precision)
-        memory_format = torch.channels_last if self.fast else torch.contiguous_format
-        self.model = model.eval().to(memory_format=memory_format)
-        self.memory_format = memory_format
-        self.info, self.mos_range = info, info["mos_range"]
+    The engine: ONNX Runtime where the model folder has an ONNX graph (students) and `engine`
+    allows it, measured faster than PyTorch here (reports/benchmarks/onnx_student.md); else
+    PyTorch, under bf16 autocast in channels_last where `precision` allows it.
+    """
+
+    def __init__(self, model: nn.Module, info: dict, settings: ScoreParams, onnx_path: Path | None = None):
+        self.info, self.mos_range, self.settings = info, info["mos_range"], settings
         self.transform = image_transform(info["profile"]["image_size"])
-        self.settings = settings
+        self.onnx_path = onnx_path if onnx_path is not None and Path(onnx_path).is_file() else None
+        if settings.engine == "onnxruntime" and self.onnx_path is None:
+            raise ValueError("score.engine is onnxruntime but this model has no ONNX graph (teachers have none)")
+        self.engine = "onnxruntime" if self.onnx_path and settings.engine != "torch" else "torch"
+        self.fast = self.engine == "torch" and fast_path(settings.precision)
+        self.memory_format = torch.channels_last if self.fast else torch.contiguous_format
+        self.model = model.eval().to(memory_format=self.memory_format)
+        self.session = self._onnx_session() if self.engine == "onnxruntime" else None
+
+    def _onnx_session(self) -> onnxruntime.InferenceSession:
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        return onnxruntime.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
+
+    @property
+    def description(self) -> str:
+        if self.engine == "onnxruntime":
+            return "ONNX Runtime fp32"
+        return "PyTorch bf16 autocast + channels_last" if self.fast else "PyTorch fp32"
+
+    @torch.inference_mode()
+    def scores(self, images: torch.Tensor) -> torch.Tensor:
+        """Scores on [0, 1] of a batch of model inputs, with this scorer's engine."""
+        if self.session is not None:
+            return torch.from_numpy(self.session.run(None, {ONNX_INPUT: images.numpy()})[0])
+        with self._autocast():
+            return self.model(images.contiguous(memory_format=self.memory_format))[0].float()
 
     def _autocast(self):
         if self.fast:
             return torch.autocast("cpu", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def _prepare(self, item: str) -> tuple[ScoredImage, torch.Tensor | None]:
+    def _prepare(self, item: str, accept_paths: bool) -> tuple[ScoredImage, torch.Tensor | None]:
         result = ScoredImage(item if len(item) < MAX_PATH_LENGTH else BASE64_NAME)
         try:
-            name, data = read_source(item, self.settings.max_image_bytes)
+            name, data = read_source(item, self.settings.max_image_bytes, accept_paths)
             return result, self.transform(decode(data, name, self.settings))
         except ImageError as error:
             result.error = str(error)
             return result, None
 
-    @torch.inference_mode()
     def _score_batch(self, prepared: list[tuple[ScoredImage, torch.Tensor | None]]) -> None:
         decoded = [(result, tensor) for result, tensor in prepared if tensor is not None]
         if not decoded:
             return
-        images = torch.stack([tensor for _, tensor in decoded]).contiguous(memory_format=self.memory_format)
-        with self._autocast():
-            scores = self.model(images)[0].float().tolist()
+        scores = self.scores(torch.stack([tensor for _, tensor in decoded])).tolist()
         for (result, _), score in zip(decoded, scores):
             result.score, result.score_mos = score, to_mos_scale(score, self.mos_range)
 
-    def score(self, items: list[str], progress: bool = False) -> list[ScoredImage]:
+    def score(self, items: list[str], progress: bool = False, accept_paths: bool = True) -> list[ScoredImage]:
         size = self.settings.batch_size
         batches = [items[start : start + size] for start in range(0, len(items), size)]
         results: list[ScoredImage] = []
         with ThreadPoolExecutor(self.settings.decode_threads) as pool:
 
             def submit(batch: list[str]) -> list[Future]:
-                return [pool.submit(self._prepare, item) for item in batch]
+                return [pool.submit(self._prepare, item, accept_paths) for item in batch]
 
             pending = submit(batches[0]) if batches else []
             for index in tqdm(range(len(batches)), disable=not progress, unit="batch"):

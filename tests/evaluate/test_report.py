@@ -17,9 +17,10 @@ def report_inputs(tmp_path):
     stats = {"srcc": .9, "krcc": .7, "plcc": .88, "plcc_logistic": .9, "rmse": .1, "images": 30}
     stats.update({f"{k}_ci": [.8, .95] for k in ("srcc", "krcc", "plcc", "plcc_logistic", "rmse")})
     summary = {"teacher": {"embedded": stats}, "student": {"embedded": stats}, "agreement": {"embedded": .93}}
-    cost = {"teacher": {"parameters": 2_000_000, "latency_s": .02, "latency_scoring_s": .01},
-            "student": {"parameters": 1_000_000, "latency_s": .01, "latency_scoring_s": .004},
-            "scoring_path": "bf16 autocast + channels_last",
+    cost = {"teacher": {"parameters": 2_000_000, "latency_s": .02, "latency_scoring_s": .01,
+                        "scoring_engine": "PyTorch bf16 autocast + channels_last"},
+            "student": {"parameters": 1_000_000, "latency_s": .01, "latency_scoring_s": .004,
+                        "scoring_engine": "ONNX Runtime fp32"},
             "ratios": {"parameters_teacher_over_student": 2.0, "latency_teacher_over_student": 2.0,
                        "latency_scoring_teacher_over_student": 2.5}}
     figures = tmp_path / "figures"

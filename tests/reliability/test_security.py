@@ -88,11 +88,14 @@ def test_dpiqa_serve_binds_localhost_scores_and_refuses_oversized_requests(proje
 
         image = (project / "data/datasets/embedded/images/coffee/coffee_jpeg_5.png").read_bytes()
         rows = [[base64.b64encode(image).decode()], ["bm90IGFuIGltYWdl"]]
+        server_file = str(project / "data/datasets/embedded/images/coffee/coffee_jpeg_5.png")
+        rows = [[base64.b64encode(image).decode()], ["bm90IGFuIGltYWdl"], [server_file]]
         status, answer = _post(f"{url}/invocations", json.dumps({"dataframe_split": {"columns": ["image"], "data": rows}}).encode())
         assert status == 200
-        good, bad = answer["predictions"]
+        good, bad, path = answer["predictions"]
         assert isinstance(good["score"], float) and good["score_mos"] == pytest.approx(100 * good["score"])
         assert good["error"] == "" and "not a readable image" in bad["error"]
+        assert "file paths are not accepted" in path["error"]  # the server never reads its own files for a client
 
         declared = http.client.HTTPConnection("127.0.0.1", port, timeout=60)  # refused on its headers alone
         declared.putrequest("POST", "/invocations")

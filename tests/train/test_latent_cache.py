@@ -61,6 +61,15 @@ def test_a_cache_from_other_vae_weights_is_refused(small_dataset):
         _check_latent_cache(out, other)
 
 
+def test_a_cache_for_another_input_size_is_refused(small_dataset):
+    params = small_dataset
+    out = encode_latents(params)
+    profile = params.profile.model_copy(update={"image_size": params.profile.image_size * 2})
+    bigger = build_teacher(profile, params.models.prompt_cache, params.base.seed)
+    with pytest.raises(ValueError, match="px latents"):
+        _check_latent_cache(out, bigger)
+
+
 def test_a_cache_missing_images_is_refused(small_dataset):
     params = small_dataset
     out = encode_latents(params)

@@ -12,9 +12,11 @@ def to_rgb(source, max_pixels: int | None = None) -> Image.Image:
     """RGB pixels of an image file or stream, upright (EXIF orientation applied): the one
     decoding used for training, evaluation and scoring.
 
-    16-bit images are scaled to 8 bits (PIL alone would clip them to white); palette images with
-    transparency go through RGBA; images over `max_pixels` are refused before decoding.
+    16-bit images are scaled to 8 bits (PIL alone would clip them to white); images over
+    `max_pixels` are refused before decoding.
     """
+    if max_pixels is not None:  # ours replaces Pillow's guard (a module setting: warn at 89M, refuse at 179M)
+        Image.MAX_IMAGE_PIXELS = None
     with Image.open(source) as image:
         if max_pixels is not None and image.width * image.height > max_pixels:
             raise Image.DecompressionBombError(
@@ -24,6 +26,4 @@ def to_rgb(source, max_pixels: int | None = None) -> Image.Image:
         if upright.mode in SIXTEEN_BIT_MODES:
             scaled = np.asarray(upright, dtype=np.float64) * (255 / 65535)
             return Image.fromarray(scaled.round().clip(0, 255).astype(np.uint8)).convert("RGB")
-        if upright.mode == "P" and "transparency" in upright.info:
-            upright = upright.convert("RGBA")
         return upright.convert("RGB")

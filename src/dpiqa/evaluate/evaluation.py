@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -21,8 +22,8 @@ from dpiqa.data.manifest import read_manifest
 from dpiqa.evaluate.figures import scatter, training_curves
 from dpiqa.evaluate.metrics import agreement, bootstrap_intervals
 from dpiqa.evaluate.predict import predict
-from dpiqa.models.export import load_model
-from dpiqa.scoring import fast_path
+from dpiqa.models.export import load_model, onnx_graph
+from dpiqa.scoring import Scorer
 
 MODELS = ("teacher", "student")
 
@@ -38,35 +39,29 @@ def parameter_count(model: nn.Module) -> int:
 
 
 @torch.inference_mode()
-def latency_per_image(model: nn.Module, image_size: int, runs: int, fast: bool = False) -> float:
-    """Median seconds for one image (batch 1) after a warm-up pass: fp32, or the scoring fast
-    path (bf16 autocast + channels_last)."""
-    memory_format = torch.channels_last if fast else torch.contiguous_format
-    image = torch.rand(1, 3, image_size, image_size).contiguous(memory_format=memory_format)
-    model = model.eval().to(memory_format=memory_format)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
-        model(image)
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            model(image)
-            times.append(time.perf_counter() - start)
-    model.to(memory_format=torch.contiguous_format)
+def latency_per_image(forward: Callable[[torch.Tensor], object], image_size: int, runs: int) -> float:
+    """Median seconds for one image (batch 1) after a warm-up pass."""
+    image = torch.rand(1, 3, image_size, image_size)
+    forward(image)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        forward(image)
+        times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
-def measure_cost(params: Params, models: dict[str, nn.Module]) -> dict:
-    """Size and CPU latency (where users score), fp32 and as `dpiqa score` runs them. Kept apart
-    from the quality metrics: timings differ run to run, the metrics must not."""
-    fast = fast_path(params.score.precision)
+def measure_cost(params: Params, folders: dict[str, Path]) -> dict:
+    """Size and CPU latency (where users score): PyTorch fp32, and as `dpiqa score` runs the model
+    (params `score`). Kept apart from the quality metrics: timings differ run to run."""
     cost: dict = {}
-    for name, model in models.items():
-        cost[name] = {"parameters": parameter_count(model),
-                      "latency_s": latency_per_image(model.cpu(), params.profile.image_size, params.evaluate.latency_runs)}
-        cost[name]["latency_scoring_s"] = (
-            latency_per_image(model, params.profile.image_size, params.evaluate.latency_runs, fast=True)
-            if fast else cost[name]["latency_s"])
-    cost["scoring_path"] = "bf16 autocast + channels_last" if fast else "fp32"
+    for name, folder in folders.items():
+        model, info = load_model(folder)
+        size, runs = params.profile.image_size, params.evaluate.latency_runs
+        cost[name] = {"parameters": parameter_count(model), "latency_s": latency_per_image(model.cpu(), size, runs)}
+        scorer = Scorer(model, info, params.score, onnx_graph(folder))
+        cost[name]["latency_scoring_s"] = latency_per_image(scorer.scores, size, runs)
+        cost[name]["scoring_engine"] = scorer.description
     cost["ratios"] = {
         "parameters_teacher_over_student": cost["teacher"]["parameters"] / cost["student"]["parameters"],
         "latency_teacher_over_student": cost["teacher"]["latency_s"] / cost["student"]["latency_s"],
@@ -128,13 +123,15 @@ def per_distortion(frame: pd.DataFrame, models: tuple[str, ...] = MODELS) -> pd.
 
 def run_evaluation(params: Params) -> tuple[dict, dict, list[Path]]:
     """Score, summarise and write metrics.json, cost.json, the prediction tables and the figures."""
-    models = {name: load_model(out)[0] for name, out in (("teacher", params.train_teacher.out), ("student", params.distill_student.out))}
+    folders = {"teacher": params.train_teacher.out, "student": params.distill_student.out}
+    models = {name: load_model(folder)[0] for name, folder in folders.items()}
     tables = score_datasets(params, models)
     summary = summarise(params, tables)
-    cost = measure_cost(params, models)
+    cost = measure_cost(params, folders)
     config = params.evaluate
     config.metrics.parent.mkdir(parents=True, exist_ok=True)
     config.metrics.write_text(json.dumps(summary, indent=2))
+    config.cost.parent.mkdir(parents=True, exist_ok=True)
     config.cost.write_text(json.dumps(cost, indent=2))
     config.predictions.mkdir(parents=True, exist_ok=True)
     figures = []

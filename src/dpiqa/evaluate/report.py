@@ -53,14 +53,15 @@ def results_table(summary: dict) -> pd.DataFrame:
 
 
 def cost_table(cost: dict) -> pd.DataFrame:
-    fast = f"scoring path, {cost['scoring_path']} (ms/image)"
+    fast = "as scored (ms/image)"
     rows = [{"model": m, "parameters (M)": f"{cost[m]['parameters'] / 1e6:.2f}",
-             "fp32 (ms/image)": f"{cost[m]['latency_s'] * 1e3:.1f}",
-             fast: f"{cost[m]['latency_scoring_s'] * 1e3:.1f}"} for m in MODELS]
+             "PyTorch fp32 (ms/image)": f"{cost[m]['latency_s'] * 1e3:.1f}",
+             fast: f"{cost[m]['latency_scoring_s'] * 1e3:.1f}", "scoring engine": cost[m]["scoring_engine"]}
+            for m in MODELS]
     ratios = cost["ratios"]
     rows.append({"model": "teacher / student", "parameters (M)": f"{ratios['parameters_teacher_over_student']:.2f}x",
-                 "fp32 (ms/image)": f"{ratios['latency_teacher_over_student']:.2f}x",
-                 fast: f"{ratios['latency_scoring_teacher_over_student']:.2f}x"})
+                 "PyTorch fp32 (ms/image)": f"{ratios['latency_teacher_over_student']:.2f}x",
+                 fast: f"{ratios['latency_scoring_teacher_over_student']:.2f}x", "scoring engine": ""})
     return pd.DataFrame(rows)
 
 
@@ -92,7 +93,7 @@ def build_sections(summary: dict, cost: dict, predictions: dict[str, pd.DataFram
                         table=results_table(summary))]
     agreement = pd.DataFrame([{"test set": k, "SRCC(teacher, student)": f"{v:.3f}"} for k, v in summary["agreement"].items()])
     sections.append(Section("Teacher vs student", "Size, and cost on this machine's CPU (batch 1, median "
-                            "of evaluate.latency_runs), in fp32 and as `dpiqa score` runs them.", table=cost_table(cost)))
+                            "of evaluate.latency_runs), in PyTorch fp32 and as `dpiqa score` runs them (params `score`).", table=cost_table(cost)))
     sections.append(Section("Teacher-student agreement", "SRCC between the two models' predictions, and "
                             "each model's predictions against MOS.", table=agreement,
                             figures=sorted(figures.glob("scatter_*.png"))))

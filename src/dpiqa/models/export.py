@@ -1,7 +1,8 @@
 """Trained models as self-contained folders: weights (safetensors) beside the config that built them.
 
 A folder holds `model.safetensors`, `model.json` (kind, profile, the exact U-Net/VAE configs,
-the dataset's MOS scale, anything the caller adds) and, for the teacher, the prompt embeddings.
+the dataset's MOS scale, anything the caller adds) and, for the teacher, the prompt embeddings;
+for the student, also `model.onnx` (its score, for ONNX Runtime).
 Loading rebuilds the architecture from model.json (no download) and loads the weights strictly.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -20,7 +22,31 @@ from dpiqa.models.profiles import assemble_teacher, build_student
 from dpiqa.models.student import DPIQAStudent
 from dpiqa.models.teacher import DPIQATeacher
 
-WEIGHTS, INFO, PROMPTS = "model.safetensors", "model.json", "prompt_embeddings.safetensors"
+WEIGHTS, INFO, PROMPTS, ONNX = "model.safetensors", "model.json", "prompt_embeddings.safetensors", "model.onnx"
+ONNX_INPUT = "images"
+
+
+class _ScoreOnly(nn.Module):
+    def __init__(self, student: DPIQAStudent):
+        super().__init__()
+        self.student = student
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.student(images)[0]
+
+
+def export_onnx(student: DPIQAStudent, path: Path, image_size: int) -> None:
+    """The student's score as an ONNX graph with a dynamic batch: ONNX Runtime scores with it
+    faster than PyTorch on CPUs (reports/benchmarks/onnx_student.md)."""
+    example = torch.rand(1, 3, image_size, image_size)
+    torch.onnx.export(_ScoreOnly(student).eval(), (example,), str(path), input_names=[ONNX_INPUT],
+                      output_names=["score"], dynamic_shapes={ONNX_INPUT: {0: torch.export.Dim("batch")}},
+                      external_data=False, verbose=False)  # one file: B7 (324 MB) is far below protobuf's 2 GB
+
+
+def onnx_graph(directory: Path) -> Path | None:
+    path = Path(directory) / ONNX
+    return path if path.is_file() else None
 
 
 def save_model(model: DPIQATeacher | DPIQAStudent, directory: Path, profile: Profile, **info) -> None:
@@ -33,6 +59,8 @@ def save_model(model: DPIQATeacher | DPIQAStudent, directory: Path, profile: Pro
         save_file({"embeddings": model.prompt_embeddings.contiguous()}, directory / PROMPTS)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     save_file(state, directory / WEIGHTS)
+    if kind == "student":
+        export_onnx(model, directory / ONNX, profile.image_size)
     (directory / INFO).write_text(json.dumps(record, indent=2, default=str))
 
 

@@ -20,7 +20,7 @@ from PIL import Image
 
 import dpiqa
 from dpiqa.config import ScoreParams
-from dpiqa.models.export import load_model
+from dpiqa.models.export import load_model, onnx_graph
 from dpiqa.scoring import Scorer
 
 INPUT_COLUMN = "image"
@@ -30,14 +30,20 @@ EXAMPLE_SIDE = 64
 class DPIQAPyfunc(mlflow.pyfunc.PythonModel):
     """Scores with the settings (params `score`) it was registered with: its model_config."""
 
+    accept_paths = True  # `dpiqa serve` turns this off: clients must not read the server's files
+
     def load_context(self, context) -> None:
-        model, self.info = load_model(Path(context.artifacts["model"]))
-        self.scorer = Scorer(model, self.info, ScoreParams.model_validate(context.model_config))
+        if not context.model_config:
+            raise ValueError("this model version was registered without scoring settings (params `score`); "
+                             "register it again with `dvc repro register`")
+        folder = Path(context.artifacts["model"])
+        model, self.info = load_model(folder)
+        self.scorer = Scorer(model, self.info, ScoreParams.model_validate(context.model_config), onnx_graph(folder))
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         if INPUT_COLUMN not in model_input:
             raise ValueError(f"the input needs a column {INPUT_COLUMN!r} of file paths or base64 images")
-        results = self.scorer.score(model_input[INPUT_COLUMN].astype(str).tolist())
+        results = self.scorer.score(model_input[INPUT_COLUMN].astype(str).tolist(), accept_paths=self.accept_paths)
         return pd.DataFrame(
             {
                 "score": [r.score if r.score is not None else np.nan for r in results],
@@ -68,7 +74,7 @@ def log_pyfunc(
     example = pd.DataFrame({INPUT_COLUMN: [example_image()]})
     wrapper = DPIQAPyfunc()
     model, wrapper.info = load_model(model_dir)
-    wrapper.scorer = Scorer(model, wrapper.info, settings)
+    wrapper.scorer = Scorer(model, wrapper.info, settings, onnx_graph(model_dir))
     signature = infer_signature(example, wrapper.predict(None, example))
     return mlflow.pyfunc.log_model(
         name=artifact_name,

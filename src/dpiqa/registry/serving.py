@@ -25,10 +25,10 @@ class BodySizeLimit:
     def __init__(self, app, max_bytes: int):
         self.app, self.max_bytes = app, max_bytes
 
-    async def _refuse(self, send) -> None:
-        body = json.dumps({"error_code": "REQUEST_TOO_LARGE",
-                           "message": f"request body over the limit of {self.max_bytes:,} bytes"}).encode()
-        await send({"type": "http.response.start", "status": 413,
+    async def _refuse(self, send, status: int = 413, code: str = "REQUEST_TOO_LARGE") -> None:
+        message = f"request body over the limit of {self.max_bytes:,} bytes" if status == 413 else "bad Content-Length"
+        body = json.dumps({"error_code": code, "message": message}).encode()
+        await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
 
@@ -37,6 +37,9 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and not declared.isdigit():
+            await self._refuse(send, 400, "BAD_REQUEST")
+            return
         if declared is not None and int(declared) > self.max_bytes:
             await self._refuse(send)
             return
@@ -60,7 +63,10 @@ class BodySizeLimit:
 
 
 def scoring_app(model_uri: str, max_request_bytes: int):
-    return BodySizeLimit(scoring_server.init(mlflow.pyfunc.load_model(model_uri)), max_request_bytes)
+    """Images come as base64 only: a file path in a request would read the server's own files."""
+    model = mlflow.pyfunc.load_model(model_uri)
+    model.unwrap_python_model().accept_paths = False
+    return BodySizeLimit(scoring_server.init(model), max_request_bytes)
 
 
 def serve(model_uri: str, settings: ServeParams) -> None:

@@ -229,15 +229,22 @@ def stage_run(
     tags = {PIPELINE_TAG: group, KIND_TAG: "stage", "dpiqa.stage": stage, "git.commit": commit}
     tags.update({f"dvc.{path}": digest for path, digest in hashes.items()})
     run = retried(lambda: mlflow.start_run(experiment_id=experiment_id, run_name=stage, parent_run_id=parent, tags=tags))
+    status = "FAILED"
     try:
         retried(lambda: mlflow.log_params(flatten(params)))
         if params_file.exists():
             retried(lambda: mlflow.log_artifact(str(params_file)))
         yield StageTracker(run, tracking)
-    except BaseException:
-        retried(lambda: mlflow.end_run("FAILED"))
-        raise
-    retried(mlflow.end_run)
+        status = "FINISHED"
+    finally:
+        # mlflow.end_run() leaves the active run before writing its status, so it cannot be
+        # retried itself: write the status (retried), then leave the run; end_run's own second
+        # write of the same status may meet a lock again, harmlessly.
+        retried(lambda: MlflowClient().set_terminated(run.info.run_id, status))
+        try:
+            mlflow.end_run(status)
+        except (MlflowException, OperationalError) as error:
+            log.warning("run %s is %s; MLflow could not record it twice: %s", run.info.run_id, status, error)
 
 
 def pipeline_runs(tracking: TrackingParams) -> dict[str, str]:

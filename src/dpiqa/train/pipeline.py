@@ -142,6 +142,8 @@ def encode_latents(params: Params) -> Path:
     teacher = build_teacher(params.profile, params.models.prompt_cache, params.base.seed).eval().to(device)
     data = datamodule(params, config.batch_size)
     table = pd.concat([data.dataset(split).table for split in ("train", "val")], ignore_index=True)
+    if table.empty:
+        raise ValueError(f"{data.split} assigns no images to train or val; nothing to encode")
     dataset = IQADataset(table, data.root, params.profile.image_size)
     loader = DataLoader(dataset, batch_size=config.batch_size, num_workers=params.train.num_workers)
     means, stds = [], []
