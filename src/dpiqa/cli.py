@@ -1,4 +1,4 @@
-"""The `dpiqa` command: score images, promote and roll back registered models, list datasets."""
+"""The `dpiqa` command: score images, serve a model, promote and roll back registered models, list datasets."""
 
 from __future__ import annotations
 
