@@ -51,12 +51,14 @@ def latency_per_image(forward: Callable[[torch.Tensor], object], image_size: int
     return statistics.median(times)
 
 
-def measure_cost(params: Params, folders: dict[str, Path]) -> dict:
+def measure_cost(params: Params, loaded: dict[str, tuple[Path, nn.Module, dict]]) -> dict:
     """Size and CPU latency (where users score): PyTorch fp32, and as `dpiqa score` runs the model
-    (params `score`). Kept apart from the quality metrics: timings differ run to run."""
+    (params `score`). Kept apart from the quality metrics: timings differ run to run.
+
+    `loaded`: name -> (model folder, model, model.json).
+    """
     cost: dict = {}
-    for name, folder in folders.items():
-        model, info = load_model(folder)
+    for name, (folder, model, info) in loaded.items():
         size, runs = params.profile.image_size, params.evaluate.latency_runs
         cost[name] = {"parameters": parameter_count(model), "latency_s": latency_per_image(model.cpu(), size, runs)}
         scorer = Scorer(model, info, params.score, onnx_graph(folder))
@@ -124,10 +126,11 @@ def per_distortion(frame: pd.DataFrame, models: tuple[str, ...] = MODELS) -> pd.
 def run_evaluation(params: Params) -> tuple[dict, dict, list[Path]]:
     """Score, summarise and write metrics.json, cost.json, the prediction tables and the figures."""
     folders = {"teacher": params.train_teacher.out, "student": params.distill_student.out}
-    models = {name: load_model(folder)[0] for name, folder in folders.items()}
+    loaded = {name: (folder, *load_model(folder)) for name, folder in folders.items()}
+    models = {name: model for name, (_, model, _) in loaded.items()}
     tables = score_datasets(params, models)
     summary = summarise(params, tables)
-    cost = measure_cost(params, folders)
+    cost = measure_cost(params, loaded)
     config = params.evaluate
     config.metrics.parent.mkdir(parents=True, exist_ok=True)
     config.metrics.write_text(json.dumps(summary, indent=2))
