@@ -1,4 +1,4 @@
-"""Small copies of the project (4 photos, 3 distortions, 2 epochs) where real `dvc repro` runs.
+"""Small copies of the project (4 photos of one tile, 3 distortions, 2 epochs) where real `dvc repro` runs.
 
 Fixtures shared by the end-to-end and reliability tests (imported by tests/conftest.py).
 """
@@ -45,6 +45,7 @@ def _shrink(params: dict) -> None:
     embedded = params["data"]["sources"]["embedded"]
     embedded["photos"] = PHOTOS
     embedded["distortions"] = {k: embedded["distortions"][k] for k in DISTORTIONS}
+    embedded["tiles_per_side"] = 1
     params["train"]["num_workers"] = 0
     for stage in ("train_teacher", "distill_student"):
         params[stage]["recipes"]["tiny"]["epochs"] = EPOCHS

@@ -68,9 +68,9 @@ def test_results_keep_the_input_order_across_batches_and_threads(tmp_path, score
 
 @pytest.fixture
 def calibrated_student(tiny_student, tiny_profile, tmp_path):
-    """The random tiny student with its BatchNorm statistics measured on real photos. Left at
-    their initial values, a random EfficientNet in eval mode scores every image alike (to 1e-13),
-    too flat to compare rankings on."""
+    """The random tiny student with its BatchNorm statistics measured on real photos (left at their
+    initial values, eval mode scores every image alike) and a random score layer (an untrained
+    one starts at zero weight: every score the midpoint), so there are rankings to compare."""
     import torch
 
     from dpiqa.data.images import to_rgb
@@ -87,6 +87,7 @@ def calibrated_student(tiny_student, tiny_profile, tmp_path):
     tiny_student.train()
     with torch.no_grad():
         tiny_student(images)
+        torch.nn.init.kaiming_normal_(tiny_student.fc3.weight, generator=torch.Generator().manual_seed(0))
     return tiny_student.eval()
 
 

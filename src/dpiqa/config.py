@@ -28,7 +28,8 @@ class BaseParams(Section):
 class EmbeddedSource(Section):
     photos: list[str] = Field(min_length=1)
     image_size: int = Field(gt=0)
-    label_metric: Literal["ms_ssim", "ssim"]
+    tiles_per_side: int = Field(ge=1)
+    label_metric: Literal["haarpsi", "vsi", "ms_ssim", "ssim"]
     distortions: dict[str, list[float]]
 
     @field_validator("distortions")
@@ -149,7 +150,7 @@ class TeacherConfig(Section):
 class StudentConfig(Section):
     backbone: Literal[
         "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
-        "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7",
+        "efficientnet_b4", "efficientnet_b5", "efficientnet_b6", "efficientnet_b7", "mobilenet_v3_small", "mobilenet_v3_large",
     ]
     imagenet_weights: bool
     mlp_hidden: int = Field(gt=0)
@@ -175,6 +176,8 @@ class TrainParams(Section):
     strategy: Literal["auto", "ddp"]
     precision: dict[Literal["tiny", "sd15"], dict[Literal["cpu", "gpu"], str]]
     deterministic: bool
+    precise_bn_batches: int = Field(ge=0)
+    min_val_prediction_std: float = Field(ge=0)
     checkpoints: Path
     progress_bar: bool
 

@@ -55,12 +55,13 @@ def test_generation_is_deterministic_and_labels_are_synthetic(small_config, tmp_
     first = embedded.generate(small_config, tmp_path / "a", seed=5)
     second = embedded.generate(small_config, tmp_path / "b", seed=5)
     assert first.equals(second)
-    assert len(first) == embedded.expected_count(small_config) == 3 * (1 + 4 * 5)
+    tiles = small_config.tiles_per_side**2
+    assert len(first) == embedded.expected_count(small_config) == 3 * tiles * (1 + 4 * 5)
     for name in first["image"]:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
-    assert (first["label_source"] == "synthetic:ms_ssim").all()
+    assert (first["label_source"] == f"synthetic:{small_config.label_metric}").all()
     pristine = first[first["distortion"] == embedded.PRISTINE]
-    assert (pristine["mos"] == 1).all() and (pristine["image"] == pristine["ref_image"]).all()
+    assert np.allclose(pristine["mos"], 1, atol=1e-4) and (pristine["image"] == pristine["ref_image"]).all()
     assert first["mos"].between(0, 1).all()
 
 
@@ -81,11 +82,30 @@ def test_pseudo_mos_falls_with_the_distortion_level(small_config, tmp_path):
 
 
 def test_generated_set_splits_without_leaks(small_config, tmp_path):
+    """Tiles of one photo are separate references but one scene: never on two sides."""
     manifest = embedded.generate(small_config, tmp_path, seed=0)
+    assert manifest.groupby("content")["ref_image"].nunique().eq(small_config.tiles_per_side**2).all()
     split = make_split(manifest, 0, test_fraction=0.34, val_fraction=0.5, use_official=True,
                        by_reference=True)
-    per_ref = manifest.assign(split=split["split"]).groupby("ref_image")["split"].nunique()
-    assert (per_ref == 1).all() and split["split"].nunique() == 3
+    per_photo = manifest.assign(split=split["split"]).groupby("content")["split"].nunique()
+    assert (per_photo == 1).all() and split["split"].nunique() == 3
+
+
+def test_tiles_cut_the_photo_without_resizing_them(small_config):
+    side, tiles = small_config.image_size, small_config.tiles_per_side
+    cut = embedded.photo_tiles("astronaut", side, tiles)
+    whole = np.asarray(embedded.load_photo("astronaut", side * tiles))
+    assert len(cut) == tiles**2 and all(tile.size == (side, side) for tile in cut)
+    assert np.array_equal(np.asarray(cut[-1]), whole[-side:, -side:])
+
+
+@pytest.mark.parametrize("metric", ["haarpsi", "vsi", "ms_ssim", "ssim"])
+def test_each_label_metric_ranks_noise_levels(metric):
+    pristine = embedded.load_photo("astronaut", 192)
+    rng = np.random.default_rng(0)
+    noisy = [embedded.DISTORTIONS["white_noise"](pristine, var, rng) for var in (0.001, 0.01, 0.08)]
+    scores = embedded.full_reference_scores([pristine, *noisy], pristine, metric)
+    assert scores[0] == pytest.approx(1, abs=1e-3) and (np.diff(scores) < 0).all()
 
 
 def test_unknown_names_are_refused(small_config, tmp_path):

@@ -13,7 +13,7 @@ def test_repro_downloads_validates_and_splits(prepared_project):
     project = prepared_project
     manifest = pd.read_csv(project / "data/manifests/embedded.csv")
     assert len(manifest) == len(PHOTOS) * (1 + len(DISTORTIONS) * 5)
-    assert (manifest["label_source"] == "synthetic:ms_ssim").all()
+    assert (manifest["label_source"] == "synthetic:haarpsi").all()
     report = json.loads((project / "reports/validation/embedded/result.json").read_text())
     assert report["success"] and report["rows"] == len(manifest)
     assert (project / "reports/validation/embedded/data_docs/index.html").is_file()
@@ -41,6 +41,6 @@ def test_invalid_data_stops_the_pipeline_before_split(project):
     result = run_in(project, "dvc", "repro", check=False)
     assert result.returncode != 0
     assert "expect_column_values_to_be_between on 'min_side'" in result.stderr
-    assert "images/astronaut/astronaut.png" in result.stderr
+    assert "images/astronaut/astronaut_t0.png" in result.stderr
     assert split_file.stat().st_mtime_ns == before
     assert not (project / "models/teacher").exists()

@@ -87,4 +87,5 @@ def test_a_cached_posterior_gives_the_same_scores_as_encoding(tiny_teacher, tiny
         from_images, from_cache = teacher(images), teacher(images, posterior=posterior)
         shifted = teacher(images, posterior=(posterior[0] + 1, posterior[1]))
     assert all(torch.equal(a, b) for a, b in zip(from_images, from_cache))
-    assert not torch.equal(from_images[0], shifted[0])  # the cached latents are really used
+    assert not torch.equal(from_images[1], shifted[1])  # the cached latents are really used (maps: an
+    # untrained score layer starts at zero weight, so every score is the midpoint)

@@ -86,9 +86,9 @@ def test_dpiqa_serve_binds_localhost_scores_and_refuses_oversized_requests(proje
                 time.sleep(1)
         assert _listening_addresses(port) == {"127.0.0.1"}
 
-        image = (project / "data/datasets/embedded/images/coffee/coffee_jpeg_5.png").read_bytes()
+        image = (project / "data/datasets/embedded/images/coffee/coffee_t0_jpeg_5.png").read_bytes()
         rows = [[base64.b64encode(image).decode()], ["bm90IGFuIGltYWdl"]]
-        server_file = str(project / "data/datasets/embedded/images/coffee/coffee_jpeg_5.png")
+        server_file = str(project / "data/datasets/embedded/images/coffee/coffee_t0_jpeg_5.png")
         rows = [[base64.b64encode(image).decode()], ["bm90IGFuIGltYWdl"], [server_file]]
         status, answer = _post(f"{url}/invocations", json.dumps({"dataframe_split": {"columns": ["image"], "data": rows}}).encode())
         assert status == 200

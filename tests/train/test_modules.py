@@ -3,7 +3,7 @@ import torch
 
 from dpiqa.train.modules import StudentModule, TeacherModule, pairwise_margin_ranking_loss
 
-OPTIM = {"lr": 1e-3, "weight_decay": 0.0, "milestones": [2], "lr_gamma": 0.5}
+OPTIM = {"lr": 1e-3, "weight_decay": 0.0, "milestones": [2], "lr_gamma": 0.5, "min_val_prediction_std": 1e-3}
 
 
 def test_ranking_loss_is_zero_for_correctly_ordered_scores_beyond_the_margin():

@@ -6,6 +6,8 @@ Columns:
 - mos_raw, mos_std: the score as the dataset ships it and its std (NaN where unknown)
 - dataset: the dataset key
 - ref_image, distortion, distortion_level: for synthetic sets (empty otherwise)
+- content: the scene a synthetic image shows where several references share one (tiles of one
+  photo); splits keep a content on one side (empty: each reference is its own content)
 - official_split: train / val / test where the dataset has an official split
 - label_source: "human", or "synthetic:<metric>" for generated pseudo-MOS labels
 """
@@ -24,6 +26,7 @@ COLUMNS = [
     "mos_std",
     "dataset",
     "ref_image",
+    "content",
     "distortion",
     "distortion_level",
     "official_split",
@@ -71,6 +74,6 @@ def write_manifest(frame: pd.DataFrame, path: Path) -> None:
 def read_manifest(path: Path) -> pd.DataFrame:
     return pd.read_csv(
         path,
-        dtype={"image": str, "ref_image": str, "distortion": str, "official_split": str},
+        dtype={"image": str, "ref_image": str, "content": str, "distortion": str, "official_split": str},
         keep_default_na=True,
     )

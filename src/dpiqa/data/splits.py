@@ -2,7 +2,8 @@
 
 The official split is used where a dataset has one; otherwise a seeded random split in which
 val is carved from train (the test part is never used for model selection). Synthetic sets are
-split by reference image so no content appears on both sides.
+split by content (the reference image, or the photo its tiles were cut from), so no scene
+appears on both sides.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ def make_split(
     if use_official and manifest["official_split"].notna().all():
         split = manifest["official_split"]
     else:
-        groups = manifest["ref_image"] if by_reference else manifest["image"]
+        groups = manifest["content"].fillna(manifest["ref_image"]) if by_reference else manifest["image"]
         if groups.isna().any():
             raise ValueError("splitting by reference image needs ref_image on every row")
         split = random_split(groups, seed, test_fraction, val_fraction)

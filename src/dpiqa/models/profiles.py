@@ -26,7 +26,7 @@ from dpiqa.models.prompts import (
     embed_prompts,
     tiny_text_encoder,
 )
-from dpiqa.models.student import DPIQAStudent, efficientnet_backbone
+from dpiqa.models.student import DPIQAStudent, torchvision_backbone
 from dpiqa.models.teacher import DPIQATeacher
 
 log = logging.getLogger(__name__)
@@ -177,7 +177,7 @@ def build_student(profile: Profile, seed: int, *, imagenet_weights: bool | None 
     use_imagenet = config.imagenet_weights if imagenet_weights is None else imagenet_weights
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        backbone, origin = efficientnet_backbone(config.backbone, use_imagenet)
+        backbone, origin = torchvision_backbone(config.backbone, use_imagenet)
         log.info("student %s backbone: %s", config.backbone, origin)
         return DPIQAStudent(
             backbone,

@@ -1,4 +1,5 @@
-"""The DP-IQA student: an EfficientNet whose quality map mimics the teacher's.
+"""The DP-IQA student: a torchvision CNN (EfficientNet as the paper; MobileNetV3 in the tiny
+profile) whose quality map mimics the teacher's.
 
 Names follow the authors' checkpoint keys (base_model.features.*, conv_transpose, fc1..fc3).
 """
@@ -21,7 +22,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def efficientnet_backbone(backbone: str, imagenet_weights: bool) -> tuple[nn.Module, str]:
+def torchvision_backbone(backbone: str, imagenet_weights: bool) -> tuple[nn.Module, str]:
     """The torchvision model and where its weights came from, for the logs.
 
     ImageNet weights come from the torch hub cache, or are downloaded unless HF_HUB_OFFLINE=1
@@ -42,8 +43,20 @@ def efficientnet_backbone(backbone: str, imagenet_weights: bool) -> tuple[nn.Mod
     return get_model(backbone, weights=None), f"random initialisation (ImageNet weights {reason})"
 
 
+# Every manifest scores on [0, 1] (dpiqa.data.manifest.normalise_mos): predictions start mid-scale.
+SCORE_MIDPOINT = 0.5
+
+
+def zero_init_score_layer(layer: nn.Linear) -> None:
+    """Start every prediction at the scale's midpoint. A He-initialised last layer gives a random
+    network scores of +-10 on a [0, 1] scale, and a zero bias needs hundreds of Adam steps
+    (about lr each) to climb to the scores' level: both spend the short CPU budget on an offset."""
+    nn.init.zeros_(layer.weight)
+    nn.init.constant_(layer.bias, SCORE_MIDPOINT)
+
+
 class DPIQAStudent(nn.Module):
-    """EfficientNet features -> ConvTranspose -> ReLU -> nearest upsample -> MLP -> score.
+    """CNN features -> ConvTranspose -> ReLU -> nearest upsample -> MLP -> score.
 
     `forward(images)` takes RGB in [0, 1] and returns (score, quality_map), the map shaped like
     the teacher's (map_channels x map_size x map_size).
@@ -68,9 +81,10 @@ class DPIQAStudent(nn.Module):
         self.fc1 = nn.Linear(map_channels * map_size * map_size, mlp_hidden)
         self.fc2 = nn.Linear(mlp_hidden, mlp_hidden)
         self.fc3 = nn.Linear(mlp_hidden, 1)
-        for layer in (self.conv_transpose, self.fc1, self.fc2, self.fc3):  # as the teacher's QFD
+        for layer in (self.conv_transpose, self.fc1, self.fc2):  # as the teacher's QFD
             nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
             nn.init.zeros_(layer.bias)
+        zero_init_score_layer(self.fc3)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
 

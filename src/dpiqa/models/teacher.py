@@ -12,6 +12,8 @@ from diffusers import AutoencoderKL, UNet2DConditionModel
 from diffusers.models.adapter import FullAdapter
 from torch import nn
 
+from dpiqa.models.student import zero_init_score_layer
+
 
 class TextAdapter(nn.Module):
     """The MLP of E' = E + gamma * MLP(E); gamma lives on the teacher (checkpoint key `gamma`)."""
@@ -89,6 +91,7 @@ class QualityFeatureDecoder(nn.Module):
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
+        zero_init_score_layer(self.fc3)
 
     def forward(self, levels: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         size = (self.map_size, self.map_size)

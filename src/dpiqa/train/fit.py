@@ -12,13 +12,16 @@ import logging
 import os
 import shutil
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import lightning as L
 import pandas as pd
+import torch
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from dpiqa.config import TrainParams
 from dpiqa.tracking.runs import is_rank_zero
@@ -61,6 +64,41 @@ class EpochHistory(Callback):
 
     def load_state_dict(self, state: dict) -> None:
         self.rows = state["rows"]
+
+
+class PreciseBatchNorm(Callback):
+    """Before each validation, re-estimate BatchNorm statistics with the current weights on
+    `batches` training batches (PreciseBN: Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021).
+
+    Running averages lag the weights: in a randomly initialised network whose activation scales
+    move fast, eval mode normalises with stale statistics, the error compounds through dozens
+    of layers, and every image gets the same score (measured: the tiny student's validation
+    predictions had std 0.0000 in eval mode and 0.63 in train mode after 50 steps). Frozen
+    BatchNorm layers keep their statistics.
+    """
+
+    def __init__(self, batches: int):
+        self.batches = batches
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        norms = [
+            m for m in module.modules()
+            if isinstance(m, _BatchNorm) and m.track_running_stats and (m.weight is None or m.weight.requires_grad)
+        ]
+        if trainer.sanity_checking or not self.batches or not norms:
+            return
+        momenta = {norm: norm.momentum for norm in norms}
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None  # a plain average over the batches below
+        was_training = module.training
+        module.train()
+        with torch.no_grad():
+            for index, batch in enumerate(islice(trainer.train_dataloader, self.batches)):
+                module.predict_batch(module.transfer_batch_to_device(batch, module.device, index))
+        for norm, momentum in momenta.items():
+            norm.momentum = momentum
+        module.train(was_training)
 
 
 @dataclass(frozen=True)
@@ -127,7 +165,7 @@ def fit(
         precision=train.precision[profile][kind],
         deterministic=train.deterministic,
         logger=logger,
-        callbacks=[best, last, history],
+        callbacks=[PreciseBatchNorm(train.precise_bn_batches), best, last, history],
         plugins=[AtomicCheckpointIO()],
         enable_progress_bar=train.progress_bar,
         enable_model_summary=False,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 
 import lightning as L
@@ -10,6 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.regression import PearsonCorrCoef, SpearmanCorrCoef
+
+log = logging.getLogger(__name__)
 
 
 def pairwise_margin_ranking_loss(scores: torch.Tensor, mos: torch.Tensor, margin: float) -> torch.Tensor:
@@ -26,14 +29,33 @@ def _correlations() -> MetricCollection:
     return MetricCollection({"srcc": SpearmanCorrCoef(), "plcc": PearsonCorrCoef()})
 
 
-class IQAModule(L.LightningModule, ABC):
-    """Shared training logic: one model_step for every split, Adam + MultiStepLR, SRCC/PLCC."""
+# Logged as val/srcc for predictions without spread, so such an epoch is never the best one.
+NO_RANKING = -1.0
 
-    def __init__(self, model: nn.Module, *, lr: float, weight_decay: float, milestones: list[int], lr_gamma: float):
+
+class IQAModule(L.LightningModule, ABC):
+    """Shared training logic: one model_step for every split, Adam + MultiStepLR, SRCC/PLCC.
+
+    An epoch whose validation predictions spread less than `min_val_prediction_std` is scored
+    NO_RANKING: SRCC over near-constant predictions ranks float rounding noise, and a collapsed
+    model must never be kept as the best one.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        lr: float,
+        weight_decay: float,
+        milestones: list[int],
+        lr_gamma: float,
+        min_val_prediction_std: float,
+    ):
         super().__init__()
         self.model = model
         self.lr, self.weight_decay = lr, weight_decay
         self.milestones, self.lr_gamma = milestones, lr_gamma
+        self.min_val_prediction_std = min_val_prediction_std
         self.val_metrics = _correlations().clone(prefix="val/")
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,9 +78,22 @@ class IQAModule(L.LightningModule, ABC):
     def validation_step(self, batch: dict, _: int) -> None:
         score, _ = self.predict_batch(batch)
         self.val_metrics.update(score.float(), batch["mos"])
+        self.val_scores.append(score.detach().float())
+
+    def on_validation_epoch_start(self) -> None:
+        self.val_scores: list[torch.Tensor] = []
 
     def on_validation_epoch_end(self) -> None:
-        self.log_dict(self.val_metrics.compute(), sync_dist=True)
+        metrics = self.val_metrics.compute()
+        scores = self.all_gather(torch.cat(self.val_scores)).flatten()
+        spread = float(scores.std()) if len(scores) > 1 else 0.0
+        if not spread >= self.min_val_prediction_std:
+            if not self.trainer.sanity_checking:  # an untrained model scores every image alike
+                log.warning("validation predictions collapsed (std %.2e < %.2e): this epoch cannot be the best",
+                            spread, self.min_val_prediction_std)
+            metrics["val/srcc"] = torch.tensor(NO_RANKING)
+        self.log_dict(metrics, sync_dist=True)
+        self.log("val/prediction_std", spread, sync_dist=True)
         self.val_metrics.reset()
 
     def configure_optimizers(self):

@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from dpiqa.config import Params, Recipe
+from dpiqa.config import Params, Recipe, TrainParams
 from dpiqa.data.datasets import nominal_mos_range
 from dpiqa.data.loading import POSTERIOR_FIELDS, ImageTensors, IQADataModule, IQADataset
 from dpiqa.models.checkpoints import read_state_dict, weights_digest
@@ -52,8 +52,9 @@ def _fingerprint(params: Params, stage: str, inputs: list[Path]) -> dict:
     return {"params": params.logged("base", "train", stage), "inputs": {str(p): _md5(p) for p in inputs}}
 
 
-def _optimisation(recipe: Recipe) -> dict:
-    return {"lr": recipe.lr, "weight_decay": recipe.weight_decay, "milestones": recipe.milestones, "lr_gamma": recipe.lr_gamma}
+def _optimisation(recipe: Recipe, train: TrainParams) -> dict:
+    return {"lr": recipe.lr, "weight_decay": recipe.weight_decay, "milestones": recipe.milestones,
+            "lr_gamma": recipe.lr_gamma, "min_val_prediction_std": train.min_val_prediction_std}
 
 
 def _train(
@@ -114,7 +115,7 @@ def train_teacher(params: Params, tracker: StageTracker) -> None:
     recipe = config.recipes[params.base.profile]
     teacher = build_teacher(params.profile, params.models.prompt_cache, params.base.seed)
     module = TeacherModule(
-        teacher, ranking_weight=config.ranking_loss_weight, ranking_margin=config.ranking_margin, **_optimisation(recipe)
+        teacher, ranking_weight=config.ranking_loss_weight, ranking_margin=config.ranking_margin, **_optimisation(recipe, params.train)
     )
     inputs = [params.data.manifest_path(params.base.dataset), params.split_file()]
     cache = params.encode_latents.out if config.use_latent_cache else None
@@ -175,7 +176,7 @@ def distill_student(params: Params, tracker: StageTracker) -> None:
     config = params.distill_student
     recipe = config.recipes[params.base.profile]
     student = build_student(params.profile, params.base.seed)
-    module = StudentModule(student, map_weight=config.map_loss_weight, **_optimisation(recipe))
+    module = StudentModule(student, map_weight=config.map_loss_weight, **_optimisation(recipe, params.train))
     targets = params.teacher_targets.out
     data = datamodule(params, recipe.batch_size, teacher_targets=targets)
     result = _train(params, "distill_student", module, data, recipe, tracker, [data.manifest, data.split, targets])
