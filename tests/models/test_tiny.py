@@ -1,6 +1,5 @@
 """The tiny profile end to end on the CPU: forward, backward, where gradients go, determinism."""
 
-import time
 
 import torch
 
@@ -29,15 +28,6 @@ def test_teacher_forward_backward_reaches_every_trained_part(tiny_teacher, tiny_
 def test_the_vae_stays_frozen_in_train_mode(tiny_teacher):
     tiny_teacher.train()
     assert not tiny_teacher.vae.training and tiny_teacher.unet.training
-
-
-def test_teacher_forward_backward_is_well_under_a_second_per_image(tiny_teacher, tiny_profile):
-    images = _images(tiny_profile, batch=4)
-    tiny_teacher.train()
-    tiny_teacher(images)[0].sum().backward()  # warm-up
-    start = time.perf_counter()
-    tiny_teacher(images)[0].sum().backward()
-    assert (time.perf_counter() - start) / 4 < 0.5
 
 
 def test_student_forward_backward_and_map_shape(tiny_student, tiny_teacher, tiny_profile):
