@@ -16,6 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import get_model, get_model_weights
 
+from dpiqa.models.score_layer import zero_init_score_layer
+
 log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -41,18 +43,6 @@ def torchvision_backbone(backbone: str, imagenet_weights: bool) -> tuple[nn.Modu
             reason = str(error)
     log.warning("%s: ImageNet weights unavailable (%s); starting from random weights", backbone, reason)
     return get_model(backbone, weights=None), f"random initialisation (ImageNet weights {reason})"
-
-
-# Every manifest scores on [0, 1] (dpiqa.data.manifest.normalise_mos): predictions start mid-scale.
-SCORE_MIDPOINT = 0.5
-
-
-def zero_init_score_layer(layer: nn.Linear) -> None:
-    """Start every prediction at the scale's midpoint. A He-initialised last layer gives a random
-    network scores of +-10 on a [0, 1] scale, and a zero bias needs hundreds of Adam steps
-    (about lr each) to climb to the scores' level: both spend the short CPU budget on an offset."""
-    nn.init.zeros_(layer.weight)
-    nn.init.constant_(layer.bias, SCORE_MIDPOINT)
 
 
 class DPIQAStudent(nn.Module):

@@ -12,7 +12,7 @@ from diffusers import AutoencoderKL, UNet2DConditionModel
 from diffusers.models.adapter import FullAdapter
 from torch import nn
 
-from dpiqa.models.student import zero_init_score_layer
+from dpiqa.models.score_layer import zero_init_score_layer
 
 
 class TextAdapter(nn.Module):

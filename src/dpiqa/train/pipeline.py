@@ -52,7 +52,8 @@ def _fingerprint(params: Params, stage: str, inputs: list[Path]) -> dict:
     return {"params": params.logged("base", "train", stage), "inputs": {str(p): _md5(p) for p in inputs}}
 
 
-def _optimisation(recipe: Recipe, train: TrainParams) -> dict:
+def _module_settings(recipe: Recipe, train: TrainParams) -> dict:
+    """The LightningModule's optimiser schedule and its collapse guard."""
     return {"lr": recipe.lr, "weight_decay": recipe.weight_decay, "milestones": recipe.milestones,
             "lr_gamma": recipe.lr_gamma, "min_val_prediction_std": train.min_val_prediction_std}
 
@@ -115,7 +116,7 @@ def train_teacher(params: Params, tracker: StageTracker) -> None:
     recipe = config.recipes[params.base.profile]
     teacher = build_teacher(params.profile, params.models.prompt_cache, params.base.seed)
     module = TeacherModule(
-        teacher, ranking_weight=config.ranking_loss_weight, ranking_margin=config.ranking_margin, **_optimisation(recipe, params.train)
+        teacher, ranking_weight=config.ranking_loss_weight, ranking_margin=config.ranking_margin, **_module_settings(recipe, params.train)
     )
     inputs = [params.data.manifest_path(params.base.dataset), params.split_file()]
     cache = params.encode_latents.out if config.use_latent_cache else None
@@ -176,7 +177,7 @@ def distill_student(params: Params, tracker: StageTracker) -> None:
     config = params.distill_student
     recipe = config.recipes[params.base.profile]
     student = build_student(params.profile, params.base.seed)
-    module = StudentModule(student, map_weight=config.map_loss_weight, **_optimisation(recipe, params.train))
+    module = StudentModule(student, map_weight=config.map_loss_weight, **_module_settings(recipe, params.train))
     targets = params.teacher_targets.out
     data = datamodule(params, recipe.batch_size, teacher_targets=targets)
     result = _train(params, "distill_student", module, data, recipe, tracker, [data.manifest, data.split, targets])
