@@ -7,6 +7,7 @@ from mlflow.tracking import MlflowClient
 from dpiqa.config import load_params
 from dpiqa.registry.registry import register_models
 from dpiqa.runtime import run
+from dpiqa.strict_json import dumps_json
 from dpiqa.tracking.runs import dvc_hashes, stage_run
 
 
@@ -20,7 +21,7 @@ def main() -> None:
         summary = json.loads(params.evaluate.metrics.read_text())
         cost = json.loads(params.evaluate.cost.read_text())
         registered = register_models(MlflowClient(), params, summary, cost, tags)
-    params.register_.out.write_text(json.dumps(registered, indent=2))
+    params.register_.out.write_text(dumps_json(registered, indent=2))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,18 @@ from dpiqa.models.profiles import build_student, build_teacher
 
 from .projects import REPO, prepared_project, project, project_after_repro, trained  # noqa: F401  (shared fixtures)
 
+REAL_REPRO = "prepared_project"  # every project fixture starts from it: it runs `dvc repro`
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that runs a real `dvc repro` is `slow`: `make test` skips it, `make test-full` runs it.
+
+    Marked from the fixture graph rather than by hand, so a new end-to-end test cannot slip into
+    the fast tier."""
+    for item in items:
+        if REAL_REPRO in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
 
 def deep_update(base: dict, overrides: dict) -> dict:
     merged = copy.deepcopy(base)

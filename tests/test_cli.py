@@ -1,6 +1,10 @@
+import logging
+
 import pytest
 
-from dpiqa.cli import main
+from dpiqa.cli import main, with_overrides
+from dpiqa.errors import USER_ERROR_EXIT, DPIQAError
+from dpiqa.runtime import run
 
 
 def test_datasets_lists_every_card(capsys):
@@ -18,6 +22,46 @@ def test_scoring_without_a_champion_says_what_to_do(tmp_path, monkeypatch, capsy
     (tmp_path / "a.png").write_bytes(b"")
     with pytest.raises(SystemExit) as exit_:
         main(["score", str(tmp_path / "a.png")])
-    assert exit_.value.code == 1
+    assert exit_.value.code == USER_ERROR_EXIT
     err = capsys.readouterr().err
     assert "cannot load models:/dpiqa-student@champion" in err and "dpiqa promote dpiqa-student" in err
+
+
+def test_a_user_error_is_one_line_and_exit_2(capsys):
+    def main_():
+        raise DPIQAError("data.sources.clive.path is not set: download CLIVE and set it")
+
+    with pytest.raises(SystemExit) as exit_:
+        run(main_)
+    assert exit_.value.code == USER_ERROR_EXIT
+    assert capsys.readouterr().err == "error: data.sources.clive.path is not set: download CLIVE and set it\n"
+
+
+def test_a_bug_keeps_its_traceback(caplog):
+    def main_():
+        return {}["missing"]
+
+    with caplog.at_level(logging.ERROR), pytest.raises(SystemExit) as exit_:
+        run(main_)
+    assert exit_.value.code == 1
+    assert "KeyError: 'missing'" in caplog.text and "Traceback" in caplog.text
+
+
+def test_an_invalid_option_is_refused_not_dropped(make_params):
+    settings = make_params().score
+    assert with_overrides(settings, batch_size=None, engine="torch").batch_size == settings.batch_size
+    assert with_overrides(settings, batch_size=3).batch_size == 3
+    with pytest.raises(DPIQAError, match="batch_size"):
+        with_overrides(settings, batch_size=0)
+
+
+def test_invalid_params_name_the_field(tmp_path, raw_params, capsys):
+    import yaml
+
+    from .conftest import deep_update
+
+    typo = deep_update(raw_params, {"split": {"test_fractoin": 0.3}})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(typo))
+    with pytest.raises(SystemExit) as exit_:
+        main(["promote", "dpiqa-student", "--params", str(tmp_path / "params.yaml")])
+    assert exit_.value.code == USER_ERROR_EXIT and "test_fractoin" in capsys.readouterr().err

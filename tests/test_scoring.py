@@ -3,6 +3,7 @@ import base64
 import pytest
 from PIL import Image
 
+from dpiqa.errors import DPIQAError
 from dpiqa.scoring import find_images
 
 from .data.conftest import write_image
@@ -137,5 +138,5 @@ def test_the_onnx_engine_needs_a_graph(make_params, tiny_student, tiny_profile):
     from dpiqa.scoring import Scorer
 
     info = {"profile": {"image_size": tiny_profile.image_size}, "mos_range": [0, 100]}
-    with pytest.raises(ValueError, match="no ONNX graph"):
+    with pytest.raises(DPIQAError, match="no ONNX graph"):
         Scorer(tiny_student, info, make_params({"score": {"engine": "onnxruntime"}}).score)

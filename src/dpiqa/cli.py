@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from pydantic import BaseModel, ValidationError
+
 from dpiqa.config import PARAMS_FILE
 from dpiqa.data.cards import cards
+from dpiqa.errors import DPIQAError
 from dpiqa.runtime import run
+from dpiqa.strict_json import dumps_json
 
 DEFAULT_MODEL = "models:/dpiqa-student@champion"  # params.yaml register.student_name @ champion_alias
 
@@ -22,11 +25,20 @@ def list_datasets(_: argparse.Namespace) -> int:
     return 0
 
 
+def with_overrides(settings: BaseModel, **overrides) -> BaseModel:
+    """`settings` with the options the user gave (None: not given), validated like params.yaml."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return type(settings).model_validate({**settings.model_dump(), **given})
+    except ValidationError as error:
+        raise DPIQAError(f"invalid option: {error}") from error
+
+
 def load_scorer(args: argparse.Namespace):
     """A model folder (models/student, scored with params.yaml's `score` settings) or an MLflow
     model URI (models:/name@alias, runs:/..., scored with the settings it was registered with);
     --batch-size, --engine and --precision override either."""
-    from dpiqa.config import ScoreParams, load_params
+    from dpiqa.config import load_params
     from dpiqa.models.export import INFO, load_model, onnx_graph
     from dpiqa.scoring import Scorer
 
@@ -42,14 +54,13 @@ def load_scorer(args: argparse.Namespace):
         try:
             wrapper = mlflow.pyfunc.load_model(args.model).unwrap_python_model()
         except mlflow.exceptions.MlflowException as error:
-            raise ValueError(
+            raise DPIQAError(
                 f"cannot load {args.model} from {tracking_uri()}: {error.message}\n"
                 "Promote a version first (`dpiqa promote dpiqa-student`), or name another model, e.g. "
                 "--model models:/dpiqa-student@challenger or --model models/student"
             ) from error
         model, info, settings, graph = wrapper.scorer.model, wrapper.info, wrapper.scorer.settings, wrapper.scorer.onnx_path
-    overrides = {"batch_size": args.batch_size, "engine": args.engine, "precision": args.precision}
-    settings = ScoreParams.model_validate({**settings.model_dump(), **{k: v for k, v in overrides.items() if v}})
+    settings = with_overrides(settings, batch_size=args.batch_size, engine=args.engine, precision=args.precision)
     return Scorer(model, info, settings, graph)
 
 
@@ -59,7 +70,7 @@ def score(args: argparse.Namespace) -> int:
     scorer = load_scorer(args)
     items = list(find_images(args.paths))
     if not items:
-        raise ValueError(f"no images found in {' '.join(args.paths)}")
+        raise DPIQAError(f"no images found in {' '.join(args.paths)}")
     results = scorer.score(items, progress=True)
     low, high = scorer.mos_range
     scale = f"{low:g}-{high:g} ({scorer.info['dataset']})"
@@ -67,7 +78,7 @@ def score(args: argparse.Namespace) -> int:
             for r in results]
     failed = sum(r.error is not None for r in results)
     if args.out and args.out.suffix == ".json":
-        args.out.write_text(json.dumps(rows, indent=2))
+        args.out.write_text(dumps_json(rows, indent=2))
     else:
         import pandas as pd
 
@@ -81,14 +92,12 @@ def score(args: argparse.Namespace) -> int:
 def serve(args: argparse.Namespace) -> int:
     import mlflow
 
-    from dpiqa.config import ServeParams, load_params
+    from dpiqa.config import load_params
     from dpiqa.registry.serving import serve as serve_model
     from dpiqa.tracking.runs import tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri())
-    settings = load_params(args.params).serve
-    overrides = {"host": args.host, "port": args.port}
-    serve_model(args.model, ServeParams.model_validate({**settings.model_dump(), **{k: v for k, v in overrides.items() if v is not None}}))
+    serve_model(args.model, with_overrides(load_params(args.params).serve, host=args.host, port=args.port))
     return 0
 
 

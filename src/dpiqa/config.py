@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dpiqa.errors import DPIQAError
 
 PARAMS_FILE = "params.yaml"
 
@@ -329,12 +331,18 @@ class Params(Section):
 
     def source(self, key: str) -> Section:
         if key not in Sources.model_fields:
-            raise ValueError(
+            raise DPIQAError(
                 f"unknown dataset {key!r}; known: {', '.join(Sources.model_fields)}"
             )
         return getattr(self.data.sources, key)
 
 
 def load_params(path: str | os.PathLike = PARAMS_FILE) -> Params:
-    with open(path, encoding="utf-8") as handle:
-        return Params.model_validate(yaml.safe_load(handle))
+    """params.yaml, validated: a missing file or an invalid value is a user error naming the field."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return Params.model_validate(yaml.safe_load(handle))
+    except FileNotFoundError as error:
+        raise DPIQAError(f"no params file at {path}: run from the project root or pass --params") from error
+    except ValidationError as error:
+        raise DPIQAError(f"{path} is invalid:\n{error}") from error

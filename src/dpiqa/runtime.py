@@ -8,11 +8,10 @@ import sys
 import warnings
 from collections.abc import Callable
 
-from mlflow.exceptions import MlflowException
-
 from dpiqa.config import Params, load_params
-from dpiqa.data.download import DownloadError, UnsafeArchiveError
-from dpiqa.data.validation import ManifestValidationError
+from dpiqa.errors import USER_ERROR_EXIT, DPIQAError
+
+log = logging.getLogger("dpiqa")
 
 QUIET_LOGGERS = ("great_expectations", "urllib3", "PIL")
 # Warnings about things this project does on purpose (a frozen VAE in eval mode, resumable
@@ -25,18 +24,10 @@ EXPECTED_WARNINGS = (
     r"Hint: Inferred schema contains integer column",
 )
 
-USER_ERRORS = (
-    DownloadError,
-    UnsafeArchiveError,
-    ManifestValidationError,
-    ValueError,
-    MlflowException,
-    FileNotFoundError,
-)
-
 
 def run(main: Callable[[], object]) -> None:
-    """Run `main`; a user-facing error ends the process with its message and exit code 1."""
+    """Run `main`: a DPIQAError ends the process with its message and USER_ERROR_EXIT; any other
+    exception is a bug and is logged with its traceback (exit 1)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     for message in EXPECTED_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
@@ -44,8 +35,11 @@ def run(main: Callable[[], object]) -> None:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     try:
         main()
-    except USER_ERRORS as error:
+    except DPIQAError as error:
         print(f"error: {error}", file=sys.stderr)
+        sys.exit(USER_ERROR_EXIT)
+    except Exception:
+        log.exception("unexpected error (a bug: please report it with this traceback)")
         sys.exit(1)
 
 

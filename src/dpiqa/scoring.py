@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from dpiqa.config import ScoreParams
 from dpiqa.data.images import to_rgb
 from dpiqa.data.loading import image_transform
+from dpiqa.errors import DPIQAError
 from dpiqa.models.export import ONNX_INPUT
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
@@ -124,7 +125,7 @@ class Scorer:
         self.transform = image_transform(info["profile"]["image_size"])
         self.onnx_path = onnx_path if onnx_path is not None and Path(onnx_path).is_file() else None
         if settings.engine == "onnxruntime" and self.onnx_path is None:
-            raise ValueError("score.engine is onnxruntime but this model has no ONNX graph (teachers have none)")
+            raise DPIQAError("score.engine is onnxruntime but this model has no ONNX graph (teachers have none)")
         self.engine = "onnxruntime" if self.onnx_path and settings.engine != "torch" else "torch"
         self.fast = self.engine == "torch" and fast_path(settings.precision)
         self.memory_format = torch.channels_last if self.fast else torch.contiguous_format

@@ -4,6 +4,7 @@ from PIL import Image
 
 from dpiqa.data.sources import embedded
 from dpiqa.data.splits import make_split
+from dpiqa.errors import DPIQAError
 
 
 @pytest.fixture
@@ -109,8 +110,8 @@ def test_each_label_metric_ranks_noise_levels(metric):
 
 
 def test_unknown_names_are_refused(small_config, tmp_path):
-    with pytest.raises(ValueError, match="unknown embedded photo 'lena'"):
+    with pytest.raises(DPIQAError, match="unknown embedded photo 'lena'"):
         embedded.load_photo("lena", 32)
     bad = small_config.model_copy(update={"distortions": {"sepia": [1, 2, 3, 4, 5]}})
-    with pytest.raises(ValueError, match="unknown distortions \\['sepia'\\]"):
+    with pytest.raises(DPIQAError, match="unknown distortions \\['sepia'\\]"):
         embedded.generate(bad, tmp_path, seed=0)

@@ -4,6 +4,7 @@ import pytest
 from dpiqa.data.manifest import COLUMNS
 from dpiqa.data.sources import prepare_dataset
 from dpiqa.data.sources.local import DatasetNotFoundError
+from dpiqa.errors import DPIQAError
 
 from .conftest import write_image, zip_folder
 
@@ -114,7 +115,7 @@ def test_folder_source_names_a_missing_column(make_params, tmp_path):
     write_image(images / "a.png")
     (images / "scores.csv").write_text("name,value\na.png,3\n")
     params = make_params({"data": {"sources": {"folder": {"path": str(images), "labels": "scores.csv"}}}})
-    with pytest.raises(ValueError, match=r"no column\(s\) \['image', 'mos'\]"):
+    with pytest.raises(DPIQAError, match=r"no column\(s\) \['image', 'mos'\]"):
         prepare_dataset("folder", params)
 
 
@@ -135,5 +136,5 @@ def test_a_wrong_manual_path_is_named(make_params, tmp_path):
 
 
 def test_an_unknown_dataset_is_refused(make_params):
-    with pytest.raises(ValueError, match="unknown dataset 'imagenet'"):
+    with pytest.raises(DPIQAError, match="unknown dataset 'imagenet'"):
         prepare_dataset("imagenet", make_params())

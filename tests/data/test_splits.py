@@ -4,6 +4,7 @@ import pytest
 
 from dpiqa.data.manifest import build_manifest
 from dpiqa.data.splits import make_split
+from dpiqa.errors import DPIQAError
 
 
 def _synthetic(references: int = 10, per_reference: int = 6) -> pd.DataFrame:
@@ -57,5 +58,5 @@ def test_the_official_split_is_used_where_there_is_one():
 
 
 def test_too_few_groups_are_refused():
-    with pytest.raises(ValueError, match="at least 3 groups"):
+    with pytest.raises(DPIQAError, match="at least 3 groups"):
         _split(_synthetic(references=2), by_reference=True)

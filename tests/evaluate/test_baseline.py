@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 from scipy import ndimage, stats
 
+from dpiqa.errors import DPIQAError
 from dpiqa.evaluate.baseline import (
     CNNIQA,
     CNNIQAConfig,
@@ -143,5 +144,5 @@ def test_the_time_budget_ends_training(splits):
 def test_images_are_resized_before_patching(splits):
     image = splits["test"][0][:1]
     assert predict_cnniqa(CNNIQA(CONFIG), image, CONFIG, image_size=40).shape == (1,)
-    with pytest.raises(ValueError, match="smaller than a 32px patch"):
+    with pytest.raises(DPIQAError, match="smaller than a 32px patch"):
         predict_cnniqa(CNNIQA(CONFIG), image, CONFIG, image_size=16)

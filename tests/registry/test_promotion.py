@@ -7,7 +7,15 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from dpiqa.config import PromoteParams, RegisterParams
-from dpiqa.registry.registry import promote, registry_lock, rollback
+from dpiqa.errors import DPIQAError
+from dpiqa.registry.registry import (
+    DECIDED_AGAINST_TAG,
+    DECISION_TAG,
+    FAILED_GATES_TAG,
+    promote,
+    registry_lock,
+    rollback,
+)
 
 ALIASES = RegisterParams(out="unused.json", teacher_name="t", student_name="s", challenger_alias="challenger",
                          champion_alias="champion", previous_alias="previous-champion")
@@ -81,10 +89,24 @@ def test_a_slow_model_is_refused(client, name):
 
 
 def test_a_dry_run_changes_nothing(client, name):
-    _version(client, name, "challenger", test_srcc=0.9, latency_s=0.1)
+    version = _version(client, name, "challenger", test_srcc=0.9, latency_s=0.1)
     decision = promote(client, name, ALIASES, GATES, dry_run=True)
     assert not decision.promoted and not decision.failures
     assert not client.get_registered_model(name).aliases.get("champion")
+    assert DECISION_TAG not in client.get_model_version(name, version).tags
+
+
+def test_each_decision_is_recorded_on_the_version(client, name):
+    champion = _version(client, name, "champion", test_srcc=0.80, latency_s=0.1)
+    refused = _version(client, name, "challenger", test_srcc=0.70, latency_s=1.5)
+    promote(client, name, ALIASES, GATES)
+    tags = client.get_model_version(name, refused).tags
+    assert tags[DECISION_TAG] == "refused" and tags[DECIDED_AGAINST_TAG] == str(champion)
+    assert "below the champion's" in tags[FAILED_GATES_TAG] and "exceeds the budget" in tags[FAILED_GATES_TAG]
+    promoted = _version(client, name, "challenger", test_srcc=0.85, latency_s=0.1)
+    promote(client, name, ALIASES, GATES)
+    tags = client.get_model_version(name, promoted).tags
+    assert tags[DECISION_TAG] == "promoted" and tags[FAILED_GATES_TAG] == ""
 
 
 def test_rollback_restores_the_previous_champion(client, name):
@@ -93,7 +115,7 @@ def test_rollback_restores_the_previous_champion(client, name):
     promote(client, name, ALIASES, GATES)
     message = rollback(client, name, ALIASES)
     assert _champion(client, name) == old and f"to {old}" in message
-    with pytest.raises(ValueError, match="no 'previous-champion' version"):
+    with pytest.raises(DPIQAError, match="no 'previous-champion' version"):
         rollback(client, name, ALIASES)
 
 

@@ -9,6 +9,7 @@ from safetensors.torch import load_file
 from dpiqa.data.loading import POSTERIOR_FIELDS, ImageTensors, IQADataset, split_table
 from dpiqa.data.manifest import build_manifest, write_manifest
 from dpiqa.data.splits import write_split
+from dpiqa.errors import DPIQAError
 from dpiqa.models.profiles import build_teacher
 from dpiqa.train.pipeline import _check_latent_cache, encode_latents
 
@@ -57,7 +58,7 @@ def test_a_cache_from_other_vae_weights_is_refused(small_dataset):
     params = small_dataset
     out = encode_latents(params)
     other = build_teacher(params.profile, params.models.prompt_cache, params.base.seed + 1)
-    with pytest.raises(ValueError, match="different VAE weights"):
+    with pytest.raises(DPIQAError, match="different VAE weights"):
         _check_latent_cache(out, other)
 
 
@@ -66,7 +67,7 @@ def test_a_cache_for_another_input_size_is_refused(small_dataset):
     out = encode_latents(params)
     profile = params.profile.model_copy(update={"image_size": params.profile.image_size * 2})
     bigger = build_teacher(profile, params.models.prompt_cache, params.base.seed)
-    with pytest.raises(ValueError, match="px latents"):
+    with pytest.raises(DPIQAError, match="px latents"):
         _check_latent_cache(out, bigger)
 
 
@@ -74,6 +75,6 @@ def test_a_cache_missing_images_is_refused(small_dataset):
     params = small_dataset
     out = encode_latents(params)
     table = split_table(params.data.manifest_path("embedded"), params.split_file(), "test")
-    with pytest.raises(ValueError, match="lacks 2 images"):
+    with pytest.raises(DPIQAError, match="lacks 2 images"):
         IQADataset(table, params.data.dataset_dir("embedded"), params.profile.image_size,
                    [ImageTensors(out, POSTERIOR_FIELDS)])

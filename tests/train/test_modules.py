@@ -55,3 +55,39 @@ def test_the_optimiser_skips_the_frozen_vae_and_follows_the_schedule(tiny_teache
         config["optimizer"].step()
         scheduler.step()
     assert config["optimizer"].param_groups[0]["lr"] == pytest.approx(5e-4)
+
+
+def _fast_dev_run(module, batches) -> dict[str, torch.Tensor]:
+    """One training and one validation batch in process (Lightning's fast_dev_run): the module's
+    hooks, logging and optimiser run as `fit` runs them, in seconds."""
+    import lightning as L
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(batches, batch_size=4)
+    trainer = L.Trainer(fast_dev_run=True, accelerator="cpu", logger=False, enable_progress_bar=False,
+                        enable_model_summary=False)
+    before = {name: p.detach().clone() for name, p in module.named_parameters() if p.requires_grad}
+    trainer.fit(module, train_dataloaders=loader, val_dataloaders=loader)
+    changed = {name for name, p in module.named_parameters() if name in before and not torch.equal(p, before[name])}
+    assert changed, "one optimiser step changed no parameter"
+    return trainer.callback_metrics
+
+
+def _rows(batch: dict) -> list[dict]:
+    return [{key: value[i] for key, value in batch.items()} for i in range(len(batch["mos"]))]
+
+
+@pytest.mark.parametrize("cached_posterior", [False, True])
+def test_the_teacher_module_trains_and_validates_in_process(tiny_teacher, tiny_profile, cached_posterior):
+    batch = _batch(tiny_profile)
+    if cached_posterior:
+        batch["latent_mean"], batch["latent_std"] = tiny_teacher.posterior(batch["image"])
+    metrics = _fast_dev_run(TeacherModule(tiny_teacher, ranking_weight=1.0, ranking_margin=0.0, **OPTIM), _rows(batch))
+    assert {"train/loss", "train/mse", "train/ranking", "val/srcc", "val/prediction_std"} <= set(metrics)
+    assert torch.isfinite(metrics["train/loss"])
+
+
+def test_the_student_module_trains_and_validates_in_process(tiny_student, tiny_profile):
+    metrics = _fast_dev_run(StudentModule(tiny_student, map_weight=1.0, **OPTIM), _rows(_batch(tiny_profile)))
+    assert {"train/loss", "train/mse", "train/map_mse", "val/srcc", "val/plcc"} <= set(metrics)
+    assert torch.isfinite(metrics["train/map_mse"])

@@ -8,6 +8,8 @@ from importlib import resources
 
 import yaml
 
+from dpiqa.errors import DPIQAError
+
 
 @dataclass(frozen=True)
 class DatasetCard:
@@ -40,4 +42,4 @@ def card(key: str) -> DatasetCard:
     try:
         return cards()[key]
     except KeyError:
-        raise ValueError(f"unknown dataset {key!r}; known: {', '.join(cards())}") from None
+        raise DPIQAError(f"unknown dataset {key!r}; known: {', '.join(cards())}") from None

@@ -24,6 +24,8 @@ from pathlib import Path, PurePosixPath
 import requests
 from tqdm.auto import tqdm
 
+from dpiqa.errors import DPIQAError
+
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 16  # small, so a cut-off connection loses little of what arrived
@@ -33,16 +35,16 @@ RETRY_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 30
 
 
-class DownloadError(RuntimeError):
-    pass
+class DownloadError(DPIQAError):
+    """A download that failed after its retries; the message names the URL."""
 
 
 class ChecksumError(DownloadError):
     pass
 
 
-class UnsafeArchiveError(RuntimeError):
-    pass
+class UnsafeArchiveError(DPIQAError):
+    """An archive member that would land outside the extraction folder."""
 
 
 def sha256sum(path: Path) -> str:

@@ -15,6 +15,7 @@ from torchvision.transforms import v2
 from dpiqa.data.images import to_rgb
 from dpiqa.data.manifest import read_manifest
 from dpiqa.data.splits import read_split
+from dpiqa.errors import DPIQAError
 
 
 def image_transform(image_size: int) -> v2.Compose:
@@ -42,7 +43,7 @@ class ImageTensors:
             self.metadata = handle.metadata()
             missing = set(fields) - set(handle.keys())
         if missing:
-            raise ValueError(f"{self.path} has no tensors {sorted(missing)}; re-run the stage that writes it")
+            raise DPIQAError(f"{self.path} has no tensors {sorted(missing)}; re-run the stage that writes it")
         self.images = json.loads(self.metadata["images"])
         self.row_of = {image: row for row, image in enumerate(self.images)}
         self._slices = None
@@ -60,7 +61,7 @@ class ImageTensors:
     def require(self, images) -> None:
         missing = set(images) - set(self.row_of)
         if missing:
-            raise ValueError(f"{self.path} lacks {len(missing)} images (e.g. {sorted(missing)[0]}); re-run its stage")
+            raise DPIQAError(f"{self.path} lacks {len(missing)} images (e.g. {sorted(missing)[0]}); re-run its stage")
 
 
 TEACHER_MAP_FIELDS = {"maps": "teacher_map"}
@@ -94,7 +95,7 @@ def split_table(manifest_path: Path, split_path: Path, split: str) -> pd.DataFra
     manifest = read_manifest(manifest_path)
     assignment = read_split(split_path)
     if len(assignment) != len(manifest) or set(assignment["image"]) != set(manifest["image"]):
-        raise ValueError(f"{split_path} does not cover the images of {manifest_path}; re-run the split stage")
+        raise DPIQAError(f"{split_path} does not cover the images of {manifest_path}; re-run the split stage")
     chosen = set(assignment.loc[assignment["split"] == split, "image"])
     return manifest[manifest["image"].isin(chosen)].reset_index(drop=True)
 

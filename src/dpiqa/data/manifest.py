@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dpiqa.errors import DPIQAError
+
 COLUMNS = [
     "image",
     "mos",
@@ -53,7 +55,7 @@ def build_manifest(
     """Assemble a manifest in the canonical column order; absent optional columns are empty."""
     unknown = set(optional_columns) - set(COLUMNS)
     if unknown:
-        raise ValueError(f"not manifest columns: {sorted(unknown)}")
+        raise DPIQAError(f"not manifest columns: {sorted(unknown)}")
     frame = pd.DataFrame({"image": list(images), "mos_raw": np.asarray(mos_raw, dtype=float)})
     frame["mos"] = normalise_mos(frame["mos_raw"], mos_range)
     frame["dataset"] = dataset

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dpiqa.errors import DPIQAError
+
 SPLITS = ("train", "val", "test")
 
 
@@ -27,7 +29,7 @@ def random_split(
     """Assign every row to a split by shuffling its group labels with `seed`."""
     unique = np.array(sorted(groups.unique()))
     if len(unique) < len(SPLITS):
-        raise ValueError(f"need at least {len(SPLITS)} groups to split, got {len(unique)}")
+        raise DPIQAError(f"need at least {len(SPLITS)} groups to split, got {len(unique)}")
     order = np.random.default_rng(seed).permutation(unique)
     n_test = _share(len(order), test_fraction)
     n_val = _share(len(order) - n_test, val_fraction)
@@ -52,7 +54,7 @@ def make_split(
     else:
         groups = manifest["content"].fillna(manifest["ref_image"]) if by_reference else manifest["image"]
         if groups.isna().any():
-            raise ValueError("splitting by reference image needs ref_image on every row")
+            raise DPIQAError("splitting by reference image needs ref_image on every row")
         split = random_split(groups, seed, test_fraction, val_fraction)
     return pd.DataFrame({"image": manifest["image"], "split": split})
 

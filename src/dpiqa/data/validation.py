@@ -24,13 +24,15 @@ from PIL import Image
 
 from dpiqa.data.images import to_rgb
 from dpiqa.data.manifest import REQUIRED
+from dpiqa.errors import DPIQAError
+from dpiqa.strict_json import dumps_json
 
 FACT_COLUMNS = ["inside_root", "file_exists", "decodes", "rgb_convertible", "min_side", "image_error"]
 IMAGE_CHUNK = 64
 
 
-class ManifestValidationError(RuntimeError):
-    pass
+class ManifestValidationError(DPIQAError):
+    """Failed expectations, with example rows."""
 
 
 @dataclass(frozen=True)
@@ -201,7 +203,7 @@ def validate_manifest(
         "summary": _summary(spec.dataset, failures, len(validation.results)) if failures else "ok",
         "great_expectations": validation.to_json_dict(),
     }
-    (report_dir / "result.json").write_text(json.dumps(report, indent=2, default=str))
+    (report_dir / "result.json").write_text(dumps_json(report, indent=2, default=str))
     if failures:
         raise ManifestValidationError(report["summary"])
     return report

@@ -19,6 +19,8 @@ from PIL import Image
 from scipy import stats
 from torch import nn
 
+from dpiqa.errors import DPIQAError
+
 
 @dataclass(frozen=True)
 class CNNIQAConfig:
@@ -84,7 +86,7 @@ def _lcn_map(path: Path, config: CNNIQAConfig, image_size: int | None) -> torch.
         scale = image_size / min(image.size)
         image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.BICUBIC)
     if min(image.size) < config.patch_size:
-        raise ValueError(f"{path} is {image.width}x{image.height}, smaller than a {config.patch_size}px patch")
+        raise DPIQAError(f"{path} is {image.width}x{image.height}, smaller than a {config.patch_size}px patch")
     gray = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255)
     return local_contrast_normalise(gray[None, None], config.lcn_kernel, config.lcn_eps)[0, 0]
 

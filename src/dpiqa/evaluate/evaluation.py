@@ -6,7 +6,6 @@ params is scored whole, for cross-dataset generalisation.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from dpiqa.evaluate.metrics import agreement, bootstrap_intervals
 from dpiqa.evaluate.predict import predict
 from dpiqa.models.export import load_model, onnx_graph
 from dpiqa.scoring import Scorer
+from dpiqa.strict_json import dumps_json
 
 MODELS = ("teacher", "student")
 
@@ -133,9 +133,9 @@ def run_evaluation(params: Params) -> tuple[dict, dict, list[Path]]:
     cost = measure_cost(params, loaded)
     config = params.evaluate
     config.metrics.parent.mkdir(parents=True, exist_ok=True)
-    config.metrics.write_text(json.dumps(summary, indent=2))
+    config.metrics.write_text(dumps_json(summary, indent=2))
     config.cost.parent.mkdir(parents=True, exist_ok=True)
-    config.cost.write_text(json.dumps(cost, indent=2))
+    config.cost.write_text(dumps_json(cost, indent=2))
     config.predictions.mkdir(parents=True, exist_ok=True)
     figures = []
     for dataset, frame in tables.items():

@@ -14,12 +14,14 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from dpiqa.errors import DPIQAError
+
 WRAPPER_KEYS = ("state_dict", "model")
 KEYS_SHOWN = 10
 
 
-class CheckpointMismatchError(RuntimeError):
-    pass
+class CheckpointMismatchError(DPIQAError):
+    """Weights that do not fit the architecture they are loaded into."""
 
 
 @dataclass(frozen=True)

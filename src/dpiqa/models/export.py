@@ -21,6 +21,7 @@ from dpiqa.models.checkpoints import load_weights
 from dpiqa.models.profiles import assemble_teacher, build_student
 from dpiqa.models.student import DPIQAStudent
 from dpiqa.models.teacher import DPIQATeacher
+from dpiqa.strict_json import dumps_json
 
 WEIGHTS, INFO, PROMPTS, ONNX = "model.safetensors", "model.json", "prompt_embeddings.safetensors", "model.onnx"
 ONNX_INPUT = "images"
@@ -61,7 +62,7 @@ def save_model(model: DPIQATeacher | DPIQAStudent, directory: Path, profile: Pro
     save_file(state, directory / WEIGHTS)
     if kind == "student":
         export_onnx(model, directory / ONNX, profile.image_size)
-    (directory / INFO).write_text(json.dumps(record, indent=2, default=str))
+    (directory / INFO).write_text(dumps_json(record, indent=2, default=str))
 
 
 def read_info(directory: Path) -> dict:

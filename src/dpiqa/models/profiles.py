@@ -18,6 +18,7 @@ from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextModelWithProjection, CLIPTokenizer
 
 from dpiqa.config import Profile, TeacherConfig
+from dpiqa.errors import DPIQAError
 from dpiqa.models.prompts import (
     PromptCacheKey,
     build_offline_tokenizer,
@@ -40,8 +41,8 @@ CLIP_FILES = ["config.json", "model.safetensors", "vocab.json", "merges.txt"]
 MIN_CLIP_VOCABULARY = 49_000
 
 
-class WeightsNotFoundError(FileNotFoundError):
-    pass
+class WeightsNotFoundError(DPIQAError, FileNotFoundError):
+    """Pretrained weights that are neither cached nor downloadable here; says how to provide them."""
 
 
 def _missing_files(source: str, files: list[str]) -> list[str]:

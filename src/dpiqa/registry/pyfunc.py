@@ -14,16 +14,23 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.models import infer_signature
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
 from packaging.requirements import Requirement
 from PIL import Image
 
 import dpiqa
 from dpiqa.config import ScoreParams
+from dpiqa.errors import DPIQAError
 from dpiqa.models.export import load_model, onnx_graph
 from dpiqa.scoring import Scorer
 
 INPUT_COLUMN = "image"
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", INPUT_COLUMN)]),
+    outputs=Schema([ColSpec("double", "score", required=False), ColSpec("double", "score_mos", required=False),
+                    ColSpec("string", "error")]),
+)
 EXAMPLE_SIDE = 64
 
 
@@ -34,7 +41,7 @@ class DPIQAPyfunc(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context) -> None:
         if not context.model_config:
-            raise ValueError("this model version was registered without scoring settings (params `score`); "
+            raise DPIQAError("this model version was registered without scoring settings (params `score`); "
                              "register it again with `dvc repro register`")
         folder = Path(context.artifacts["model"])
         model, self.info = load_model(folder)
@@ -42,12 +49,14 @@ class DPIQAPyfunc(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         if INPUT_COLUMN not in model_input:
-            raise ValueError(f"the input needs a column {INPUT_COLUMN!r} of file paths or base64 images")
+            raise DPIQAError(f"the input needs a column {INPUT_COLUMN!r} of file paths or base64 images")
         results = self.scorer.score(model_input[INPUT_COLUMN].astype(str).tolist(), accept_paths=self.accept_paths)
+        # Object columns keep None for a refused image: MLflow's server writes a float column's
+        # NaN as a bare NaN, which is not JSON.
         return pd.DataFrame(
             {
-                "score": [r.score if r.score is not None else np.nan for r in results],
-                "score_mos": [r.score_mos if r.score_mos is not None else np.nan for r in results],
+                "score": pd.Series([r.score for r in results], dtype=object),
+                "score_mos": pd.Series([r.score_mos for r in results], dtype=object),
                 "error": [r.error or "" for r in results],
             }
         )
@@ -72,16 +81,12 @@ def log_pyfunc(
 ) -> mlflow.models.model.ModelInfo:
     """Log the model folder as a pyfunc model in the active run and register a new version."""
     example = pd.DataFrame({INPUT_COLUMN: [example_image()]})
-    wrapper = DPIQAPyfunc()
-    model, wrapper.info = load_model(model_dir)
-    wrapper.scorer = Scorer(model, wrapper.info, settings, onnx_graph(model_dir))
-    signature = infer_signature(example, wrapper.predict(None, example))
     return mlflow.pyfunc.log_model(
         name=artifact_name,
         python_model=DPIQAPyfunc(),
         artifacts={"model": str(model_dir)},
         code_paths=[str(Path(dpiqa.__file__).parent)],
-        signature=signature,
+        signature=SIGNATURE,
         input_example=example,
         pip_requirements=pinned_requirements(),
         registered_model_name=registered_name,

@@ -17,9 +17,12 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from dpiqa.config import Params, PromoteParams, RegisterParams
+from dpiqa.errors import DPIQAError
 from dpiqa.registry.pyfunc import log_pyfunc
 
 LOCK_TIMEOUT_S = 120
+# Tags a promotion leaves on the challenger version.
+DECISION_TAG, FAILED_GATES_TAG, DECIDED_AGAINST_TAG = "promotion.decision", "promotion.failed_gates", "promotion.champion_before"
 
 
 @dataclass
@@ -96,15 +99,29 @@ def promote(client: MlflowClient, name: str, aliases: RegisterParams, gates: Pro
             decision.notes.append("the challenger already is the champion")
             return decision
         decision.failures = gate_failures(challenger, champion, gates)
-        if decision.failures or dry_run:
-            if dry_run and not decision.failures:
+        if dry_run:
+            if not decision.failures:
                 decision.notes.append("dry run: every gate passed, nothing changed")
             return decision
-        if champion is not None:
-            client.set_registered_model_alias(name, aliases.previous_alias, champion.version)
-        client.set_registered_model_alias(name, aliases.champion_alias, challenger.version)
-        decision.promoted = True
+        if not decision.failures:
+            if champion is not None:
+                client.set_registered_model_alias(name, aliases.previous_alias, champion.version)
+            client.set_registered_model_alias(name, aliases.champion_alias, challenger.version)
+            decision.promoted = True
+        _record(client, decision)
         return decision
+
+
+def _record(client: MlflowClient, decision: Decision) -> None:
+    """The decision on the version itself: a refused challenger says why in the registry, not
+    only in a terminal that has since closed."""
+    tags = {
+        DECISION_TAG: "promoted" if decision.promoted else "refused",
+        FAILED_GATES_TAG: "; ".join(decision.failures),
+        DECIDED_AGAINST_TAG: decision.champion_before or "",
+    }
+    for key, value in tags.items():
+        client.set_model_version_tag(decision.model, decision.challenger, key, value)
 
 
 def rollback(client: MlflowClient, name: str, aliases: RegisterParams) -> str:
@@ -113,7 +130,7 @@ def rollback(client: MlflowClient, name: str, aliases: RegisterParams) -> str:
         previous = _alias_version(client, name, aliases.previous_alias)
         champion = _alias_version(client, name, aliases.champion_alias)
         if previous is None:
-            raise ValueError(f"{name}: no {aliases.previous_alias!r} version to roll back to")
+            raise DPIQAError(f"{name}: no {aliases.previous_alias!r} version to roll back to")
         client.set_registered_model_alias(name, aliases.champion_alias, previous.version)
         client.delete_registered_model_alias(name, aliases.previous_alias)
         return f"{name}: champion rolled back from version {champion.version if champion else 'none'} to {previous.version}"

@@ -24,6 +24,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from dpiqa.config import TrainParams
+from dpiqa.strict_json import dumps_json
 from dpiqa.tracking.runs import is_rank_zero
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ def resume_path(checkpoints: Path, fingerprint: dict) -> Path | None:
         return last
     shutil.rmtree(checkpoints, ignore_errors=True)
     checkpoints.mkdir(parents=True)
-    saved.write_text(json.dumps(fingerprint, indent=2))
+    saved.write_text(dumps_json(fingerprint, indent=2))
     return None
 
 

@@ -16,10 +16,12 @@ from tqdm.auto import tqdm
 from dpiqa.config import Params, Recipe, TrainParams
 from dpiqa.data.datasets import nominal_mos_range
 from dpiqa.data.loading import POSTERIOR_FIELDS, ImageTensors, IQADataModule, IQADataset
+from dpiqa.errors import DPIQAError
 from dpiqa.models.checkpoints import read_state_dict, weights_digest
 from dpiqa.models.export import load_model, save_model
 from dpiqa.models.profiles import build_student, build_teacher
 from dpiqa.models.teacher import DPIQATeacher
+from dpiqa.strict_json import dumps_json
 from dpiqa.tracking.runs import StageTracker
 from dpiqa.train.fit import FitResult, fit, mark_complete
 from dpiqa.train.modules import IQAModule, StudentModule, TeacherModule
@@ -92,7 +94,7 @@ def _export(
     save_model(module.model, out, params.profile, profile_name=params.base.profile,
                dataset=params.base.dataset, mos_range=list(nominal_mos_range(params.base.dataset, params)), seed=params.base.seed, **summary)
     metrics.parent.mkdir(parents=True, exist_ok=True)
-    metrics.write_text(json.dumps(summary, indent=2))
+    metrics.write_text(dumps_json(summary, indent=2))
     curve.parent.mkdir(parents=True, exist_ok=True)
     result.history.to_csv(curve, index=False)
     tracker.log_metrics({"best_val_srcc": result.best_val_srcc})
@@ -105,9 +107,9 @@ def _check_latent_cache(path: Path, teacher: DPIQATeacher) -> None:
     """Latents from other VAE weights or another input size would silently train a wrong model."""
     metadata = ImageTensors(path, POSTERIOR_FIELDS).metadata
     if metadata.get("vae_sha256") != weights_digest(teacher.vae):
-        raise ValueError(f"{path} was encoded by different VAE weights; re-run `dvc repro encode_latents`")
+        raise DPIQAError(f"{path} was encoded by different VAE weights; re-run `dvc repro encode_latents`")
     if int(metadata.get("image_size", -1)) != teacher.image_size:
-        raise ValueError(f"{path} holds {metadata.get('image_size')} px latents, the teacher reads "
+        raise DPIQAError(f"{path} holds {metadata.get('image_size')} px latents, the teacher reads "
                          f"{teacher.image_size} px; re-run `dvc repro encode_latents`")
 
 
@@ -145,7 +147,7 @@ def encode_latents(params: Params) -> Path:
     data = datamodule(params, config.batch_size)
     table = pd.concat([data.dataset(split).table for split in ("train", "val")], ignore_index=True)
     if table.empty:
-        raise ValueError(f"{data.split} assigns no images to train or val; nothing to encode")
+        raise DPIQAError(f"{data.split} assigns no images to train or val; nothing to encode")
     dataset = IQADataset(table, data.root, params.profile.image_size)
     loader = DataLoader(dataset, batch_size=config.batch_size, num_workers=params.train.num_workers)
     means, stds = [], []

@@ -12,6 +12,7 @@ from dpiqa.data.cards import card
 from dpiqa.data.download import staged_directory
 from dpiqa.data.sources import downloaded, embedded, manual
 from dpiqa.data.sources.local import bring_in, resolve_user_path
+from dpiqa.errors import DPIQAError
 
 Fill = Callable[[Params, Path], pd.DataFrame]
 
@@ -66,6 +67,6 @@ def prepare_dataset(key: str, params: Params) -> pd.DataFrame:
     failed or interrupted run never leaves a half-made dataset behind.
     """
     if key not in SOURCES:
-        raise ValueError(f"unknown dataset {key!r}; known: {', '.join(SOURCES)}")
+        raise DPIQAError(f"unknown dataset {key!r}; known: {', '.join(SOURCES)}")
     with staged_directory(params.data.dataset_dir(key)) as staging:
         return SOURCES[key](params, staging)

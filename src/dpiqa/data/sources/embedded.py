@@ -39,6 +39,7 @@ from torchmetrics.functional.image import (
 from dpiqa.config import EmbeddedSource
 from dpiqa.data.cards import card
 from dpiqa.data.manifest import build_manifest
+from dpiqa.errors import DPIQAError
 
 KEY = "embedded"
 PRISTINE = "pristine"
@@ -83,7 +84,7 @@ def load_photo(name: str, size: int) -> Image.Image:
     try:
         loader = PHOTOS[name]
     except KeyError:
-        raise ValueError(f"unknown embedded photo {name!r}; known: {', '.join(PHOTOS)}") from None
+        raise DPIQAError(f"unknown embedded photo {name!r}; known: {', '.join(PHOTOS)}") from None
     image = Image.fromarray(loader()).convert("RGB")
     side = min(image.size)
     left, top = (image.width - side) // 2, (image.height - side) // 2
@@ -201,7 +202,7 @@ def generate(config: EmbeddedSource, root: Path, seed: int) -> pd.DataFrame:
     """Write the images under `root/images/<photo>/` and return the manifest."""
     unknown = set(config.distortions) - set(DISTORTIONS)
     if unknown:
-        raise ValueError(f"unknown distortions {sorted(unknown)}; known: {', '.join(DISTORTIONS)}")
+        raise DPIQAError(f"unknown distortions {sorted(unknown)}; known: {', '.join(DISTORTIONS)}")
     rows = []
     for photo_index, photo in enumerate(config.photos):
         folder = root / "images" / photo

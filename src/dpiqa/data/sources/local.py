@@ -8,10 +8,11 @@ from pathlib import Path
 
 from dpiqa.data.cards import DatasetCard
 from dpiqa.data.download import extract, is_archive
+from dpiqa.errors import DPIQAError
 
 
-class DatasetNotFoundError(FileNotFoundError):
-    pass
+class DatasetNotFoundError(DPIQAError, FileNotFoundError):
+    """A manual dataset with no path set, or one that does not exist."""
 
 
 def environment_variable(key: str) -> str:

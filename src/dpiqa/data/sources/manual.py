@@ -13,6 +13,7 @@ from dpiqa.config import FolderSource
 from dpiqa.data.cards import card
 from dpiqa.data.manifest import build_manifest
 from dpiqa.data.sources.local import DatasetNotFoundError, find_one, relative
+from dpiqa.errors import DPIQAError
 
 # CLIVE's 7 rater-training images (t1.bmp .. t7.bmp), which the standard protocol drops.
 CLIVE_TRAINING_IMAGE = re.compile(r"t\d+\.bmp", re.IGNORECASE)
@@ -37,7 +38,7 @@ def parse_clive(root: Path, drop_training_images: bool) -> pd.DataFrame:
     mos = _mat_vector(data / "AllMOS_release.mat", "AllMOS_release").astype(float)
     std = _mat_vector(data / "AllStdDev_release.mat", "AllStdDev_release").astype(float)
     if not len(names) == len(mos) == len(std):
-        raise ValueError(f"CLIVE: {len(names)} names, {len(mos)} MOS, {len(std)} std in {data}")
+        raise DPIQAError(f"CLIVE: {len(names)} names, {len(mos)} MOS, {len(std)} std in {data}")
     images = data.parent / "Images"
     paths = [
         images / "trainingImages" / name if CLIVE_TRAINING_IMAGE.fullmatch(name) else images / name
@@ -90,7 +91,7 @@ def parse_folder(root: Path, config: FolderSource) -> pd.DataFrame:
     labels = pd.read_csv(labels_path if labels_path.is_absolute() else root / labels_path)
     missing = {config.image_column, config.score_column} - set(labels.columns)
     if missing:
-        raise ValueError(
+        raise DPIQAError(
             f"folder: the labels CSV has no column(s) {sorted(missing)}; it has {list(labels.columns)}"
         )
     optional = {"mos_std": labels[config.std_column]} if config.std_column else {}
