@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import lightning as L
@@ -26,20 +24,12 @@ import torch
 
 from dpiqa.config import load_params
 from dpiqa.models.profiles import build_teacher, build_teacher_architecture
+from dpiqa.timing import median_seconds
 from dpiqa.train.modules import TeacherModule
 from dpiqa.train.pipeline import datamodule, encode_latents
 
 OUT = Path("reports/benchmarks")
 KONIQ_TRAIN, KONIQ_VAL, KONIQ_BATCH = 7058, 1000, 16
-
-
-def _median_time(action, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def tiny_epoch(runs: int) -> dict:
@@ -48,7 +38,7 @@ def tiny_epoch(runs: int) -> dict:
         params = load_params()
         out = Path(tmp) / "latents.safetensors"
         params = params.model_copy(update={"encode_latents": params.encode_latents.model_copy(update={"out": out})})
-        encode_seconds = _median_time(lambda: encode_latents(params), 1)
+        encode_seconds = median_seconds(lambda: encode_latents(params), 1, warmup=0)
 
         def epoch(cache: Path | None) -> None:
             teacher = build_teacher(params.profile, params.models.prompt_cache, params.base.seed)
@@ -60,8 +50,8 @@ def tiny_epoch(runs: int) -> dict:
             trainer.fit(module, datamodule=datamodule(params, recipe.batch_size, latent_cache=cache))
 
         images = len(datamodule(params, 1).dataset("train")) + len(datamodule(params, 1).dataset("val"))
-        uncached = _median_time(lambda: epoch(None), runs)
-        cached = _median_time(lambda: epoch(params.encode_latents.out), runs)
+        uncached = median_seconds(lambda: epoch(None), runs, warmup=0)
+        cached = median_seconds(lambda: epoch(params.encode_latents.out), runs, warmup=0)
     return {"train_val_images": images, "batch_size": recipe.batch_size, "epoch_s_uncached": uncached,
             "epoch_s_cached": cached, "ratio": uncached / cached, "encode_latents_stage_s": encode_seconds}
 
@@ -90,7 +80,7 @@ def sd15_steps(runs: int, batch: int) -> dict:
             teacher(images, posterior=posterior if cached else None)
 
         step(True)  # warm-up: allocations, Adam state
-        times = {name: _median_time(lambda run=action, cached=cached: run(cached), runs) / batch
+        times = {name: median_seconds(lambda run=action, cached=cached: run(cached), runs, warmup=0) / batch
                  for name, action, cached in [("train_step_s_per_image_uncached", step, False),
                                               ("train_step_s_per_image_cached", step, True),
                                               ("val_forward_s_per_image_uncached", validate, False),

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import statistics
-import time
 from pathlib import Path
 
 import torch
@@ -21,6 +18,7 @@ import torch
 from dpiqa.config import load_params
 from dpiqa.models.profiles import build_student, build_teacher_architecture
 from dpiqa.scoring import cpu_has_native_bf16
+from dpiqa.timing import cpu_name, median_seconds
 
 OUT = Path("reports/benchmarks")
 
@@ -35,14 +33,9 @@ def median_latency(model: torch.nn.Module, images: torch.Tensor, runs: int, fast
         model = model.to(memory_format=torch.channels_last)
         images = images.contiguous(memory_format=torch.channels_last)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
-        model(images)  # warm-up
-        times = []
-        for _ in range(runs):
-            start = time.perf_counter()
-            model(images)
-            times.append(time.perf_counter() - start)
+        seconds = median_seconds(lambda: model(images), runs)
     model.to(memory_format=torch.contiguous_format)
-    return statistics.median(times) / images.shape[0]
+    return seconds / images.shape[0]
 
 
 def main() -> None:
@@ -62,7 +55,7 @@ def main() -> None:
         "runs": args.runs,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": cpu_name(),
         "native_bf16": cpu_has_native_bf16(),
         "parameters": {name: _count(model) for name, model in models.items()},
         "seconds_per_image": {},

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +22,7 @@ import torch
 
 from dpiqa.config import load_params
 from dpiqa.models.profiles import build_student
+from dpiqa.timing import median_seconds
 
 OUT = Path("reports/benchmarks")
 
@@ -37,30 +36,20 @@ class ScoreOnly(torch.nn.Module):
         return self.student(images)[0]
 
 
-def _median(action, runs: int) -> float:
-    action()  # warm-up
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 @torch.inference_mode()
 def measure(model: torch.nn.Module, session: ort.InferenceSession, batch: int, side: int, runs: int, result: dict) -> None:
     images = torch.rand(batch, 3, side, side)
     reference = model(images).numpy()
     latency = result["seconds_per_image"]
-    latency[f"torch_fp32/batch{batch}"] = _median(lambda: model(images), runs) / batch
+    latency[f"torch_fp32/batch{batch}"] = median_seconds(lambda: model(images), runs) / batch
     fast_model = model.to(memory_format=torch.channels_last)
     fast_images = images.contiguous(memory_format=torch.channels_last)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        latency[f"torch_fast/batch{batch}"] = _median(lambda: fast_model(fast_images), runs) / batch
+        latency[f"torch_fast/batch{batch}"] = median_seconds(lambda: fast_model(fast_images), runs) / batch
     model.to(memory_format=torch.contiguous_format)
     feed = {"images": images.numpy()}
     result[f"max_abs_difference_onnx_vs_torch/batch{batch}"] = float(np.abs(session.run(None, feed)[0] - reference).max())
-    latency[f"onnxruntime_fp32/batch{batch}"] = _median(lambda: session.run(None, feed), runs) / batch
+    latency[f"onnxruntime_fp32/batch{batch}"] = median_seconds(lambda: session.run(None, feed), runs) / batch
     print(batch, {k: v for k, v in latency.items() if k.endswith(f"batch{batch}")}, flush=True)
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from dpiqa.data import datasets
 from dpiqa.evaluate.baseline import CNNIQAConfig, predict_cnniqa, train_cnniqa
 from dpiqa.evaluate.predict import predict
 from dpiqa.models.export import load_model
+from dpiqa.timing import cpu_name
 from dpiqa.tracking.runs import StageTracker
 from dpiqa.train import pipeline
 
@@ -76,14 +76,6 @@ def main() -> None:
     for path in filter(None, (work / "results.json", args.out)):
         path.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
-
-
-def cpu_name() -> str:
-    """The CPU's model name: timings mean nothing without it."""
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def cnniqa_floor(data, test, budget_s: float, seed: int) -> dict:

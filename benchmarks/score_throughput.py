@@ -32,8 +32,7 @@ from PIL import Image, ImageFilter
 from scipy.stats import spearmanr
 
 from dpiqa.config import load_params
-from dpiqa.data.images import to_rgb
-from dpiqa.data.loading import image_transform
+from dpiqa.data.images import model_input, to_rgb
 from dpiqa.models.export import save_model
 from dpiqa.models.profiles import build_student
 from dpiqa.scoring import IMAGE_SUFFIXES, cpu_has_native_bf16
@@ -81,8 +80,7 @@ def score(folder: Path, model: Path, flags: list[str], out: Path) -> float:
 def calibrate(student: torch.nn.Module, folder: Path, count: int) -> torch.nn.Module:
     """BatchNorm statistics measured on the images: a random EfficientNet left at its initial
     statistics scores every image alike (to 1e-13), and rankings could not be compared."""
-    transform = image_transform(SIDE)
-    images = [transform(to_rgb(path)) for path in sorted(folder.iterdir())[:count]]
+    images = [torch.from_numpy(model_input(to_rgb(path), SIDE)) for path in sorted(folder.iterdir())[:count]]
     for module in student.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.reset_running_stats()

@@ -6,6 +6,8 @@ from dpiqa.cli import main, with_overrides
 from dpiqa.errors import USER_ERROR_EXIT, DPIQAError
 from dpiqa.runtime import run
 
+from .strict import strict_loads
+
 
 def test_datasets_lists_every_card(capsys):
     with pytest.raises(SystemExit) as exit_:
@@ -65,3 +67,34 @@ def test_invalid_params_name_the_field(tmp_path, raw_params, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["promote", "dpiqa-student", "--params", str(tmp_path / "params.yaml")])
     assert exit_.value.code == USER_ERROR_EXIT and "test_fractoin" in capsys.readouterr().err
+
+
+HEAVY = ("torch", "mlflow", "great_expectations", "diffusers", "lightning")
+
+
+def _modules_after(code: str) -> set[str]:
+    """The heavy packages a fresh interpreter has imported after running `code`."""
+    import subprocess
+    import sys
+
+    probe = f"{code}\nimport sys\nprint(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(result.stdout.split()) & set(HEAVY)
+
+
+def test_the_cli_starts_without_heavy_imports():
+    assert _modules_after("from dpiqa.cli import build_parser; build_parser().format_help()") == set()
+
+
+def test_scoring_with_a_local_onnx_student_never_imports_torch(tmp_path, tiny_student, tiny_profile):
+    from dpiqa.models.export import save_model
+
+    from .data.conftest import write_image
+
+    save_model(tiny_student, tmp_path / "student", tiny_profile, dataset="embedded", mos_range=[0, 100])
+    images = [str(write_image(tmp_path / f"{i}.png", seed=i)) for i in range(2)]
+    out = tmp_path / "scores.json"
+    code = (f"from dpiqa.cli import main\ntry:\n    main(['score', *{images!r}, '--model', {str(tmp_path / 'student')!r},"
+            f" '--out', {str(out)!r}])\nexcept SystemExit as exit_:\n    assert exit_.code == 0, exit_.code")
+    assert _modules_after(code) == set()
+    assert [row["error"] for row in strict_loads(out.read_text())] == [None, None]

@@ -74,13 +74,12 @@ def calibrated_student(tiny_student, tiny_profile, tmp_path):
     one starts at zero weight: every score the midpoint), so there are rankings to compare."""
     import torch
 
-    from dpiqa.data.images import to_rgb
-    from dpiqa.data.loading import image_transform
+    from dpiqa.data.images import model_input, to_rgb
 
     from .data.conftest import distorted_photos
 
-    transform = image_transform(tiny_profile.image_size)
-    images = torch.stack([transform(to_rgb(p)) for p in distorted_photos(tmp_path / "calibration", count=32)])
+    photos = distorted_photos(tmp_path / "calibration", count=32)
+    images = torch.stack([torch.from_numpy(model_input(to_rgb(p), tiny_profile.image_size)) for p in photos])
     for module in tiny_student.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.reset_running_stats()
@@ -116,7 +115,8 @@ def test_onnx_runtime_scores_as_pytorch_does(tmp_path, make_params, calibrated_s
     import numpy as np
     from scipy.stats import spearmanr
 
-    from dpiqa.models.export import load_model, onnx_graph, save_model
+    from dpiqa.models.export import load_model, save_model
+    from dpiqa.models.folder import onnx_graph
     from dpiqa.scoring import Scorer
 
     from .data.conftest import distorted_photos

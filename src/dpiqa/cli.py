@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
 import sys
 from pathlib import Path
 
@@ -39,12 +41,11 @@ def load_scorer(args: argparse.Namespace):
     model URI (models:/name@alias, runs:/..., scored with the settings it was registered with);
     --batch-size, --engine and --precision override either."""
     from dpiqa.config import load_params
-    from dpiqa.models.export import INFO, load_model, onnx_graph
+    from dpiqa.models.folder import INFO
     from dpiqa.scoring import Scorer
 
     if (Path(args.model) / INFO).is_file():
-        (model, info), settings = load_model(Path(args.model)), load_params(args.params).score
-        graph = onnx_graph(Path(args.model))
+        folder, settings = Path(args.model), load_params(args.params).score
     else:
         import mlflow
 
@@ -59,9 +60,9 @@ def load_scorer(args: argparse.Namespace):
                 "Promote a version first (`dpiqa promote dpiqa-student`), or name another model, e.g. "
                 "--model models:/dpiqa-student@challenger or --model models/student"
             ) from error
-        model, info, settings, graph = wrapper.scorer.model, wrapper.info, wrapper.scorer.settings, wrapper.scorer.onnx_path
+        folder, settings = wrapper.folder, wrapper.scorer.settings
     settings = with_overrides(settings, batch_size=args.batch_size, engine=args.engine, precision=args.precision)
-    return Scorer(model, info, settings, graph)
+    return Scorer.from_folder(folder, settings)
 
 
 def score(args: argparse.Namespace) -> int:
@@ -80,10 +81,10 @@ def score(args: argparse.Namespace) -> int:
     if args.out and args.out.suffix == ".json":
         args.out.write_text(dumps_json(rows, indent=2))
     else:
-        import pandas as pd
-
-        table = pd.DataFrame(rows)
-        table.to_csv(args.out if args.out else sys.stdout, index=False)
+        with open(args.out, "w", newline="") if args.out else contextlib.nullcontext(sys.stdout) as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
     print(f"scored {len(results) - failed} of {len(results)} images" + (f"; {failed} failed" if failed else ""),
           file=sys.stderr)
     return 1 if failed else 0

@@ -1,6 +1,6 @@
 """Scoring images with a trained model: decode each safely, score in batches, keep going on errors.
 
-Every input gets a row: its score on [0, 1] and on the training dataset's MOS scale, or the
+NumPy, Pillow and ONNX Runtime only, until a model needs PyTorch. Every input gets a row: its score on [0, 1] and on the training dataset's MOS scale, or the
 reason it could not be scored. One bad file never costs the rest of the batch. The next batch
 is decoded in threads while the model scores the current one, on the fastest engine the model
 and `score` settings allow (see Scorer).
@@ -17,17 +17,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import onnxruntime
-import torch
+import numpy as np
 from PIL import Image
-from torch import nn
 from tqdm.auto import tqdm
 
 from dpiqa.config import ScoreParams
-from dpiqa.data.images import to_rgb
-from dpiqa.data.loading import image_transform
+from dpiqa.data.images import model_input, to_rgb
 from dpiqa.errors import DPIQAError
-from dpiqa.models.export import ONNX_INPUT
+from dpiqa.models.folder import ONNX_INPUT, onnx_graph, read_info
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 MAX_PATH_LENGTH = 4096  # longer inputs are base64 data, not file paths
@@ -104,6 +101,8 @@ def to_mos_scale(score: float, mos_range: list[float]) -> float:
 
 def cpu_has_native_bf16() -> bool:
     """AVX512-BF16 or AMX: where bf16 autocast beats fp32 (benchmarks/model_latency.py)."""
+    import torch
+
     probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)  # torch has no public probe
     return bool(probe and probe())
 
@@ -112,64 +111,89 @@ def fast_path(precision: str) -> bool:
     return precision == "bf16" or (precision == "auto" and cpu_has_native_bf16())
 
 
+class OnnxEngine:
+    """The student's exported graph on ONNX Runtime: no torch import at all."""
+
+    description = "ONNX Runtime fp32"
+    fast = False
+
+    def __init__(self, graph: Path):
+        import onnxruntime
+
+        self.session = onnxruntime.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {ONNX_INPUT: images})[0]
+
+
+class TorchEngine:
+    """The PyTorch model, under bf16 autocast in channels_last where `precision` allows it."""
+
+    def __init__(self, model, precision: str):
+        import torch
+
+        self.fast = fast_path(precision)
+        self.memory_format = torch.channels_last if self.fast else torch.contiguous_format
+        self.model = model.eval().to(memory_format=self.memory_format)
+        self.description = "PyTorch bf16 autocast + channels_last" if self.fast else "PyTorch fp32"
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        import torch
+
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16) if self.fast else contextlib.nullcontext()
+        with torch.inference_mode(), autocast:
+            batch = torch.from_numpy(images).contiguous(memory_format=self.memory_format)
+            return self.model(batch)[0].float().numpy()
+
+
 class Scorer:
     """A model ready to score: its input size and MOS scale, and how to run it (params `score`).
 
     The engine: ONNX Runtime where the model folder has an ONNX graph (students) and `engine`
     allows it, measured faster than PyTorch here (reports/benchmarks/onnx_student.md); else
-    PyTorch, under bf16 autocast in channels_last where `precision` allows it.
+    PyTorch. `from_folder` loads no torch model when ONNX Runtime scores.
     """
 
-    def __init__(self, model: nn.Module, info: dict, settings: ScoreParams, onnx_path: Path | None = None):
+    def __init__(self, model, info: dict, settings: ScoreParams, onnx_path: Path | None = None):
         self.info, self.mos_range, self.settings = info, info["mos_range"], settings
-        self.transform = image_transform(info["profile"]["image_size"])
+        self.image_size = info["profile"]["image_size"]
         self.onnx_path = onnx_path if onnx_path is not None and Path(onnx_path).is_file() else None
         if settings.engine == "onnxruntime" and self.onnx_path is None:
             raise DPIQAError("score.engine is onnxruntime but this model has no ONNX graph (teachers have none)")
         self.engine = "onnxruntime" if self.onnx_path and settings.engine != "torch" else "torch"
-        self.fast = self.engine == "torch" and fast_path(settings.precision)
-        self.memory_format = torch.channels_last if self.fast else torch.contiguous_format
-        self.model = model.eval().to(memory_format=self.memory_format)
-        self.session = self._onnx_session() if self.engine == "onnxruntime" else None
+        self.model = model
+        self.run = OnnxEngine(self.onnx_path) if self.engine == "onnxruntime" else TorchEngine(model, settings.precision)
+        self.fast, self.description = self.run.fast, self.run.description
 
-    def _onnx_session(self) -> onnxruntime.InferenceSession:
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
-        return onnxruntime.InferenceSession(str(self.onnx_path), options, providers=["CPUExecutionProvider"])
+    @classmethod
+    def from_folder(cls, folder: Path, settings: ScoreParams) -> Scorer:
+        """A saved model folder: read as ONNX alone where that engine is chosen, else as PyTorch."""
+        info, graph = read_info(folder), onnx_graph(folder)
+        if graph is not None and settings.engine != "torch":
+            return cls(None, info, settings, graph)
+        from dpiqa.models.export import load_model
 
-    @property
-    def description(self) -> str:
-        if self.engine == "onnxruntime":
-            return "ONNX Runtime fp32"
-        return "PyTorch bf16 autocast + channels_last" if self.fast else "PyTorch fp32"
+        model, info = load_model(folder)
+        return cls(model, info, settings, graph)
 
-    @torch.inference_mode()
-    def scores(self, images: torch.Tensor) -> torch.Tensor:
-        """Scores on [0, 1] of a batch of model inputs, with this scorer's engine."""
-        if self.session is not None:
-            return torch.from_numpy(self.session.run(None, {ONNX_INPUT: images.numpy()})[0])
-        with self._autocast():
-            return self.model(images.contiguous(memory_format=self.memory_format))[0].float()
+    def scores(self, images: np.ndarray) -> np.ndarray:
+        """Scores on [0, 1] of a batch of model inputs (N, 3, H, W float32), with this scorer's engine."""
+        return self.run(images)
 
-    def _autocast(self):
-        if self.fast:
-            return torch.autocast("cpu", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
-    def _prepare(self, item: str, accept_paths: bool) -> tuple[ScoredImage, torch.Tensor | None]:
+    def _prepare(self, item: str, accept_paths: bool) -> tuple[ScoredImage, np.ndarray | None]:
         result = ScoredImage(item if len(item) < MAX_PATH_LENGTH else BASE64_NAME)
         try:
             name, data = read_source(item, self.settings.max_image_bytes, accept_paths)
-            return result, self.transform(decode(data, name, self.settings))
+            return result, model_input(decode(data, name, self.settings), self.image_size)
         except ImageError as error:
             result.error = str(error)
             return result, None
 
-    def _score_batch(self, prepared: list[tuple[ScoredImage, torch.Tensor | None]]) -> None:
+    def _score_batch(self, prepared: list[tuple[ScoredImage, np.ndarray | None]]) -> None:
         decoded = [(result, tensor) for result, tensor in prepared if tensor is not None]
         if not decoded:
             return
-        scores = self.scores(torch.stack([tensor for _, tensor in decoded])).tolist()
+        scores = self.scores(np.stack([tensor for _, tensor in decoded])).tolist()
         for (result, _), score in zip(decoded, scores):
             result.score, result.score_mos = score, to_mos_scale(score, self.mos_range)
 

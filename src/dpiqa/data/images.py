@@ -1,4 +1,7 @@
-"""Decoding image files: one function for validation, training, evaluation and scoring."""
+"""Decoding image files and making model inputs: one way for validation, training, evaluation and scoring.
+
+NumPy and Pillow only: scoring with ONNX Runtime never imports torch.
+"""
 
 from __future__ import annotations
 
@@ -27,3 +30,11 @@ def to_rgb(source, max_pixels: int | None = None) -> Image.Image:
             scaled = np.asarray(upright, dtype=np.float64) * (255 / 65535)
             return Image.fromarray(scaled.round().clip(0, 255).astype(np.uint8)).convert("RGB")
         return upright.convert("RGB")
+
+
+def model_input(rgb: Image.Image, image_size: int) -> np.ndarray:
+    """The models' input: RGB resized to a square (bicubic, antialiased; no crop, no flip), float32
+    CHW in [0, 1]. Pillow resizes in uint8, so nothing overshoots the range."""
+    if rgb.size != (image_size, image_size):
+        rgb = rgb.resize((image_size, image_size), Image.Resampling.BICUBIC)
+    return np.ascontiguousarray(np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / 255)

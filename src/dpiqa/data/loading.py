@@ -10,24 +10,11 @@ import pandas as pd
 import torch
 from safetensors import safe_open
 from torch.utils.data import DataLoader, Dataset
-from torchvision.transforms import v2
 
-from dpiqa.data.images import to_rgb
+from dpiqa.data.images import model_input, to_rgb
 from dpiqa.data.manifest import read_manifest
 from dpiqa.data.splits import read_split
 from dpiqa.errors import DPIQAError
-
-
-def image_transform(image_size: int) -> v2.Compose:
-    """The models' input: RGB resized to a square (no crop, no flip), float in [0, 1]."""
-    return v2.Compose(
-        [
-            v2.ToImage(),
-            v2.Resize((image_size, image_size), interpolation=v2.InterpolationMode.BICUBIC, antialias=True),
-            v2.ToDtype(torch.float32, scale=True),
-            v2.Lambda(lambda x: x.clamp(0, 1)),  # bicubic overshoots
-        ]
-    )
 
 
 class ImageTensors:
@@ -72,7 +59,7 @@ class IQADataset(Dataset):
     def __init__(self, table: pd.DataFrame, root: Path, image_size: int, extras: list[ImageTensors] = ()):
         self.table = table.reset_index(drop=True)
         self.root = Path(root)
-        self.transform = image_transform(image_size)
+        self.image_size = image_size
         self.extras = list(extras)
         for extra in self.extras:
             extra.require(self.table["image"])
@@ -83,7 +70,7 @@ class IQADataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         row = self.table.iloc[index]
         item = {
-            "image": self.transform(to_rgb(self.root / row["image"])),
+            "image": torch.from_numpy(model_input(to_rgb(self.root / row["image"]), self.image_size)),
             "mos": torch.tensor(row["mos"], dtype=torch.float32),
         }
         for extra in self.extras:

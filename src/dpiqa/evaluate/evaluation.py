@@ -6,11 +6,10 @@ params is scored whole, for cross-dataset generalisation.
 
 from __future__ import annotations
 
-import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -21,9 +20,11 @@ from dpiqa.data.manifest import read_manifest
 from dpiqa.evaluate.figures import scatter, training_curves
 from dpiqa.evaluate.metrics import agreement, bootstrap_intervals
 from dpiqa.evaluate.predict import predict
-from dpiqa.models.export import load_model, onnx_graph
+from dpiqa.models.export import load_model
+from dpiqa.models.folder import onnx_graph
 from dpiqa.scoring import Scorer
 from dpiqa.strict_json import dumps_json
+from dpiqa.timing import median_seconds
 
 MODELS = ("teacher", "student")
 
@@ -39,16 +40,11 @@ def parameter_count(model: nn.Module) -> int:
 
 
 @torch.inference_mode()
-def latency_per_image(forward: Callable[[torch.Tensor], object], image_size: int, runs: int) -> float:
-    """Median seconds for one image (batch 1) after a warm-up pass."""
-    image = torch.rand(1, 3, image_size, image_size)
-    forward(image)
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        forward(image)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def latency_per_image(forward: Callable[[np.ndarray], object], image_size: int, runs: int) -> float:
+    """Median seconds to score one image (batch 1)."""
+    image = np.random.default_rng(0).random((1, 3, image_size, image_size), dtype=np.float32)
+    with torch.inference_mode():
+        return median_seconds(lambda: forward(image), runs)
 
 
 def measure_cost(params: Params, loaded: dict[str, tuple[Path, nn.Module, dict]]) -> dict:
@@ -59,9 +55,10 @@ def measure_cost(params: Params, loaded: dict[str, tuple[Path, nn.Module, dict]]
     """
     cost: dict = {}
     for name, (folder, model, info) in loaded.items():
-        size, runs = params.profile.image_size, params.evaluate.latency_runs
-        cost[name] = {"parameters": parameter_count(model), "latency_s": latency_per_image(model.cpu(), size, runs)}
-        scorer = Scorer(model, info, params.score, onnx_graph(folder))
+        size, runs, model = params.profile.image_size, params.evaluate.latency_runs, model.cpu()
+        cost[name] = {"parameters": parameter_count(model),
+                      "latency_s": latency_per_image(lambda image, model=model: model(torch.from_numpy(image)), size, runs)}
+        scorer = Scorer(model, info, params.score, onnx_graph(folder))  # may convert it to channels_last
         cost[name]["latency_scoring_s"] = latency_per_image(scorer.scores, size, runs)
         cost[name]["scoring_engine"] = scorer.description
     cost["ratios"] = {

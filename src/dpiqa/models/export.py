@@ -8,7 +8,6 @@ Loading rebuilds the architecture from model.json (no download) and loads the we
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -18,13 +17,11 @@ from torch import nn
 
 from dpiqa.config import Profile
 from dpiqa.models.checkpoints import load_weights
+from dpiqa.models.folder import INFO, ONNX, ONNX_INPUT, PROMPTS, WEIGHTS, read_info
 from dpiqa.models.profiles import assemble_teacher, build_student
 from dpiqa.models.student import DPIQAStudent
 from dpiqa.models.teacher import DPIQATeacher
 from dpiqa.strict_json import dumps_json
-
-WEIGHTS, INFO, PROMPTS, ONNX = "model.safetensors", "model.json", "prompt_embeddings.safetensors", "model.onnx"
-ONNX_INPUT = "images"
 
 
 class _ScoreOnly(nn.Module):
@@ -45,11 +42,6 @@ def export_onnx(student: DPIQAStudent, path: Path, image_size: int) -> None:
                       external_data=False, verbose=False)  # one file: B7 (324 MB) is far below protobuf's 2 GB
 
 
-def onnx_graph(directory: Path) -> Path | None:
-    path = Path(directory) / ONNX
-    return path if path.is_file() else None
-
-
 def save_model(model: DPIQATeacher | DPIQAStudent, directory: Path, profile: Profile, **info) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     kind = "teacher" if isinstance(model, DPIQATeacher) else "student"
@@ -63,10 +55,6 @@ def save_model(model: DPIQATeacher | DPIQAStudent, directory: Path, profile: Pro
     if kind == "student":
         export_onnx(model, directory / ONNX, profile.image_size)
     (directory / INFO).write_text(dumps_json(record, indent=2, default=str))
-
-
-def read_info(directory: Path) -> dict:
-    return json.loads((Path(directory) / INFO).read_text())
 
 
 def load_model(directory: Path) -> tuple[nn.Module, dict]:

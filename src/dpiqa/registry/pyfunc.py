@@ -22,7 +22,6 @@ from PIL import Image
 import dpiqa
 from dpiqa.config import ScoreParams
 from dpiqa.errors import DPIQAError
-from dpiqa.models.export import load_model, onnx_graph
 from dpiqa.scoring import Scorer
 
 INPUT_COLUMN = "image"
@@ -43,9 +42,8 @@ class DPIQAPyfunc(mlflow.pyfunc.PythonModel):
         if not context.model_config:
             raise DPIQAError("this model version was registered without scoring settings (params `score`); "
                              "register it again with `dvc repro register`")
-        folder = Path(context.artifacts["model"])
-        model, self.info = load_model(folder)
-        self.scorer = Scorer(model, self.info, ScoreParams.model_validate(context.model_config), onnx_graph(folder))
+        self.folder = Path(context.artifacts["model"])
+        self.scorer = Scorer.from_folder(self.folder, ScoreParams.model_validate(context.model_config))
 
     def predict(self, context, model_input: pd.DataFrame, params: dict | None = None) -> pd.DataFrame:
         if INPUT_COLUMN not in model_input:
