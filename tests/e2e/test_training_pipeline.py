@@ -72,6 +72,21 @@ def test_a_second_repro_changes_nothing(trained):
     assert "Data and pipelines are up to date" in result.stdout
 
 
+def _stale_stages(project) -> set[str]:
+    return set(json.loads(run_in(project, "dvc", "status", "--json").stdout))
+
+
+def test_dvc_reruns_the_stages_whose_params_changed_and_no_others(project_after_repro):
+    """The inactive profile is no stage's input; every `score` setting is the evaluate stage's
+    (its Scorer measures the latency the promotion gate reads)."""
+    project = project_after_repro
+    edit_params(project, lambda p: p["models"]["profiles"]["sd15"]["student"].update(mlp_hidden=256))
+    assert _stale_stages(project) == set()
+    edit_params(project, lambda p: p["score"].update(engine="torch"))
+    assert {"evaluate", "register"} <= _stale_stages(project)
+    assert not {"encode_latents", "train_teacher", "distill_student"} & _stale_stages(project)
+
+
 def test_ddp_on_two_cpu_processes_trains_two_epochs(project):
     def distributed(params):
         params["train"].update(accelerator="cpu", devices=2, strategy="ddp")

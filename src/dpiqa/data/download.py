@@ -15,13 +15,13 @@ import logging
 import os
 import shutil
 import tarfile
-import time
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 import requests
+import tenacity
 from tqdm.auto import tqdm
 
 from dpiqa.errors import DPIQAError
@@ -105,6 +105,20 @@ def _fetch_once(url: str, partial: Path) -> int | None:
     return total
 
 
+class _StreamEndedEarly(Exception):
+    """The server closed the stream before the announced length: resumable like a lost connection."""
+
+
+RESUMABLE = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError, _StreamEndedEarly)
+
+
+def _fetch_whole(url: str, partial: Path) -> None:
+    total = _fetch_once(url, partial)
+    received = partial.stat().st_size
+    if total is not None and received < total:
+        raise _StreamEndedEarly(f"stream ended at {received} of {total} bytes")
+
+
 def download(
     url: str,
     dest: Path,
@@ -119,33 +133,21 @@ def download(
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     partial = dest.with_name(dest.name + ".part")
-    for attempt in range(retries + 1):
-        try:
-            total = _fetch_once(url, partial)
-        except (
-            requests.ConnectionError,
-            requests.Timeout,
-            requests.exceptions.ChunkedEncodingError,
-        ) as error:
-            if attempt == retries:
-                raise DownloadError(
-                    f"{url}: gave up after {retries + 1} attempts ({error}); the partial file "
-                    f"{partial} is kept and the next run resumes it"
-                ) from error
-            log.warning("%s: connection lost (%s); resuming, attempt %d", url, error, attempt + 2)
-            time.sleep(min(RETRY_BACKOFF_S * 2**attempt, MAX_BACKOFF_S))
-            continue
-        except requests.HTTPError as error:
-            raise DownloadError(f"{url}: {error}") from error
-        received = partial.stat().st_size
-        if total is not None and received < total:
-            if attempt == retries:
-                raise DownloadError(
-                    f"{url}: got {received} of {total} bytes after {retries + 1} attempts"
-                )
-            log.warning("%s: stream ended at %d of %d bytes; resuming", url, received, total)
-            continue
-        break
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception_type(RESUMABLE),
+        stop=tenacity.stop_after_attempt(retries + 1),
+        wait=tenacity.wait_exponential(multiplier=RETRY_BACKOFF_S, max=MAX_BACKOFF_S),
+        before_sleep=lambda state: log.warning("%s: %s; resuming, attempt %d", url, state.outcome.exception(),
+                                               state.attempt_number + 1),
+        reraise=True,
+    )
+    try:
+        retrying(_fetch_whole, url, partial)
+    except RESUMABLE as error:
+        raise DownloadError(f"{url}: gave up after {retries + 1} attempts ({error}); the partial file "
+                            f"{partial} is kept and the next run resumes it") from error
+    except requests.HTTPError as error:
+        raise DownloadError(f"{url}: {error}") from error
     os.replace(partial, dest)
     _verify(dest, size, sha256)
     return dest

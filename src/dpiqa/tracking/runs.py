@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import subprocess
-import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+import tenacity
 import yaml
 from lightning.pytorch.loggers import MLFlowLogger
 from mlflow.exceptions import MlflowException
@@ -39,19 +39,22 @@ LOCK_FILE = "dvc.lock"
 FIRST_RETRY_DELAY_S, LONGEST_RETRY_DELAY_S = 0.5, 10.0
 
 
+def _database_locked(error: BaseException) -> bool:
+    return isinstance(error, (MlflowException, OperationalError)) and "database is locked" in str(error)
+
+
 def retry_when_locked(action: Callable, patience_s: float):
     """Run an MLflow call; while another process holds the SQLite database locked (MLflow itself
     waits 20 s, then raises), try again with backoff until `patience_s` has passed."""
-    deadline, delay = time.monotonic() + patience_s, FIRST_RETRY_DELAY_S
-    while True:
-        try:
-            return action()
-        except (MlflowException, OperationalError) as error:
-            if "database is locked" not in str(error) or time.monotonic() + delay > deadline:
-                raise
-            log.warning("the MLflow database is locked by another process; retrying in %.1f s", delay)
-            time.sleep(delay)
-            delay = min(2 * delay, LONGEST_RETRY_DELAY_S)
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(_database_locked),
+        stop=tenacity.stop_before_delay(patience_s),
+        wait=tenacity.wait_exponential(multiplier=FIRST_RETRY_DELAY_S, max=LONGEST_RETRY_DELAY_S),
+        before_sleep=lambda state: log.warning(
+            "the MLflow database is locked by another process; retrying in %.1f s", state.upcoming_sleep),
+        reraise=True,
+    )
+    return retrying(action)
 
 
 class RetryingMLFlowLogger(MLFlowLogger):
