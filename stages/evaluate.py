@@ -1,7 +1,7 @@
 """DVC stage `evaluate`: teacher and student on the test sets, tracked in MLflow."""
 
 from dpiqa.config import load_params
-from dpiqa.evaluate.evaluation import flat_metrics, run_evaluation
+from dpiqa.evaluate.evaluation import run_evaluation
 from dpiqa.runtime import run
 from dpiqa.tracking.runs import stage_run
 
@@ -12,7 +12,7 @@ def main() -> None:
     inputs += [params.data.manifest_path(key) for key in params.evaluate.datasets]
     with stage_run("evaluate", params.tracking, params.logged("base", "evaluate", "score"), inputs) as tracker:
         summary, cost, figures = run_evaluation(params)
-        tracker.log_metrics(flat_metrics({**summary, "cost": cost}))
+        tracker.log_metrics({**summary, "cost": cost})
         tracker.log_artifacts(figures, folder="figures")
 
 

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from dpiqa.evaluate.evaluation import flat_metrics, latency_per_image, per_distortion
+from dpiqa.evaluate.evaluation import latency_per_image, per_distortion
 
 
 def test_per_distortion_srcc_skips_groups_without_spread():
@@ -20,9 +20,3 @@ def test_latency_times_one_image_of_the_model_size(tiny_profile):
     shapes = []
     assert latency_per_image(lambda image: shapes.append(image.shape), tiny_profile.image_size, runs=2) >= 0
     assert shapes == [(1, 3, tiny_profile.image_size, tiny_profile.image_size)] * 3  # warm-up + 2 runs
-
-
-def test_flat_metrics_keeps_numeric_leaves():
-    summary = {"teacher": {"embedded": {"srcc": 0.5, "srcc_ci95": [0.4, 0.6], "images": 10}, "parameters": 3}}
-    assert flat_metrics(summary) == {"teacher.embedded.srcc": 0.5, "teacher.embedded.images": 10.0,
-                                     "teacher.parameters": 3.0}

@@ -141,18 +141,3 @@ def run_evaluation(params: Params) -> tuple[dict, dict, list[Path]]:
     curves = {"teacher": pd.read_csv(params.train_teacher.curve), "student": pd.read_csv(params.distill_student.curve)}
     figures.append(training_curves(curves, config.figures / "training_curves.png"))
     return summary, cost, figures
-
-
-def flat_metrics(summary: dict) -> dict[str, float]:
-    """The numeric leaves of the summary as `teacher.embedded.srcc`-style MLflow metric names."""
-    flat = {}
-
-    def walk(node, prefix: str) -> None:
-        for key, value in node.items():
-            if isinstance(value, dict):
-                walk(value, f"{prefix}{key}.")
-            elif isinstance(value, (int, float)):
-                flat[f"{prefix}{key}"] = float(value)
-
-    walk(summary, "")
-    return flat

@@ -124,15 +124,14 @@ def dvc_hashes(paths: list[Path], lock_file: Path = Path(LOCK_FILE)) -> dict[str
     return {p.as_posix(): recorded[p.as_posix()] for p in map(Path, paths) if p.as_posix() in recorded}
 
 
-def flatten(values: Mapping, prefix: str = "") -> dict[str, str]:
-    flat: dict[str, str] = {}
-    for key, value in values.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = json.dumps(value, default=str)[:MAX_PARAM_LENGTH] if not isinstance(value, str) else value
-    return flat
+def flatten(nested: Mapping) -> dict[str, object]:
+    """`{"a": {"b": 1}}` -> `{"a.b": 1}`: MLflow's flat names for nested params and metrics."""
+    return pd.json_normalize(dict(nested), sep=".").iloc[0].to_dict() if nested else {}
+
+
+def _param_values(nested: Mapping) -> dict[str, str]:
+    return {name: value if isinstance(value, str) else json.dumps(value, default=str)[:MAX_PARAM_LENGTH]
+            for name, value in flatten(nested).items()}
 
 
 def _experiment_id(name: str) -> str:
@@ -199,9 +198,13 @@ class StageTracker:
             else:
                 self._retried(lambda path=path: mlflow.log_artifact(str(path), artifact_path=folder))
 
-    def log_metrics(self, metrics: Mapping[str, float]) -> None:
+    def log_metrics(self, metrics: Mapping) -> None:
+        """Numeric leaves of a (nested) mapping, as `teacher.embedded.srcc`-style names; lists
+        (confidence intervals) and text are left to the metrics files."""
+        numeric = {name: float(value) for name, value in flatten(metrics).items()
+                   if isinstance(value, (int, float)) and not isinstance(value, bool)}
         if self.run is not None:
-            self._retried(lambda: mlflow.log_metrics(dict(metrics)))
+            self._retried(lambda: mlflow.log_metrics(numeric))
 
 
 @contextmanager
@@ -234,7 +237,7 @@ def stage_run(
     run = retried(lambda: mlflow.start_run(experiment_id=experiment_id, run_name=stage, parent_run_id=parent, tags=tags))
     status = "FAILED"
     try:
-        retried(lambda: mlflow.log_params(flatten(params)))
+        retried(lambda: mlflow.log_params(_param_values(params)))
         if params_file.exists():
             retried(lambda: mlflow.log_artifact(str(params_file)))
         yield StageTracker(run, tracking)

@@ -1,0 +1,26 @@
+"""Stage runs in a real MLflow store (sqlite): nested params and metrics under flat names."""
+
+from mlflow.tracking import MlflowClient
+
+from dpiqa.tracking.runs import flatten, stage_run
+
+from ..conftest import REPO
+
+
+def test_nested_mappings_get_dotted_names():
+    assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": "x"}) == {"a.b": 1, "a.c.d": [1, 2], "e": "x"}
+    assert flatten({}) == {}
+
+
+def test_a_stage_run_logs_nested_params_and_numeric_metric_leaves(make_params, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_bytes((REPO / "params.yaml").read_bytes())
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    tracking = make_params().tracking
+    with stage_run("evaluate", tracking, {"train": {"lr": 0.001, "milestones": [2]}}) as tracker:
+        tracker.log_metrics({"teacher": {"embedded": {"srcc": 0.5, "srcc_ci": [0.4, 0.6], "images": 10}},
+                             "cost": {"scoring_engine": "ONNX Runtime fp32", "ok": True}})
+        run_id = tracker.run.info.run_id
+    run = MlflowClient().get_run(run_id)
+    assert run.data.metrics == {"teacher.embedded.srcc": 0.5, "teacher.embedded.images": 10.0}
+    assert run.data.params["train.lr"] == "0.001" and run.data.params["train.milestones"] == "[2]"
