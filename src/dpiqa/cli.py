@@ -49,7 +49,7 @@ def load_scorer(args: argparse.Namespace):
     else:
         import mlflow
 
-        from dpiqa.tracking.runs import tracking_uri
+        from dpiqa.tracking.store import tracking_uri
 
         mlflow.set_tracking_uri(tracking_uri())
         try:
@@ -95,7 +95,7 @@ def serve(args: argparse.Namespace) -> int:
 
     from dpiqa.config import load_params
     from dpiqa.registry.serving import serve as serve_model
-    from dpiqa.tracking.runs import tracking_uri
+    from dpiqa.tracking.store import tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri())
     serve_model(args.model, with_overrides(load_params(args.params).serve, host=args.host, port=args.port))
@@ -106,7 +106,7 @@ def _registry(args: argparse.Namespace):
     from mlflow.tracking import MlflowClient
 
     from dpiqa.config import load_params
-    from dpiqa.tracking.runs import tracking_uri
+    from dpiqa.tracking.store import tracking_uri
 
     return MlflowClient(tracking_uri=tracking_uri()), load_params(args.params)
 

@@ -23,3 +23,26 @@ def test_a_refused_image_is_null_in_a_strictly_valid_response(make_scorer, tiny_
     rows = strict_loads(out.getvalue())["predictions"]
     assert isinstance(rows[0]["score"], float) and rows[0]["error"] == ""
     assert rows[1]["score"] is None and rows[1]["score_mos"] is None and rows[1]["error"]
+
+
+def test_scoring_from_the_registry_loads_no_torch(make_params, tiny_student, tiny_profile, tmp_path, monkeypatch):
+    """`dpiqa score --model models:/...` of a registered student: MLflow, ONNX Runtime, no torch."""
+    import mlflow
+
+    from dpiqa.models.export import save_model
+    from dpiqa.registry.pyfunc import log_pyfunc
+
+    from ..test_cli import _modules_after
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)  # MLflow writes artifacts under the working directory
+    mlflow.set_tracking_uri(uri)
+    save_model(tiny_student, tmp_path / "student", tiny_profile, dataset="embedded", mos_range=[0, 100])
+    with mlflow.start_run():
+        log_pyfunc(tmp_path / "student", "s", "student", make_params().score)
+    image = str(write_image(tmp_path / "a.png", seed=1))
+    code = (f"from dpiqa.cli import main\ntry:\n    main(['score', {image!r}, '--model', 'models:/s/1', "
+            f"'--out', {str(tmp_path / 'out.json')!r}])\nexcept SystemExit as exit_:\n    assert exit_.code == 0, exit_.code")
+    assert "torch" not in _modules_after(code)
+    assert strict_loads((tmp_path / "out.json").read_text())[0]["error"] is None

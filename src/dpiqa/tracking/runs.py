@@ -27,11 +27,10 @@ from mlflow.tracking import MlflowClient
 from sqlalchemy.exc import OperationalError
 
 from dpiqa.config import PARAMS_FILE, TrackingParams
+from dpiqa.tracking.store import DEFAULT_ARTIFACTS, DEFAULT_TRACKING_URI, tracking_uri
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-DEFAULT_ARTIFACTS = "mlartifacts"
 PIPELINE_TAG = "dpiqa.pipeline_id"
 KIND_TAG = "dpiqa.kind"
 MAX_PARAM_LENGTH = 6000
@@ -72,10 +71,6 @@ class RetryingMLFlowLogger(MLFlowLogger):
 
     def finalize(self, status: str = "success") -> None:
         retry_when_locked(lambda: super(RetryingMLFlowLogger, self).finalize(status), self.patience_s)
-
-
-def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
 
 
 def is_rank_zero() -> bool:
