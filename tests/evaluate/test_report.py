@@ -48,3 +48,14 @@ def test_report_carries_results_breakdown_and_provenance(report_inputs, tmp_path
                      "![scatter_embedded](figures/scatter_embedded.png)", "2.50x"):
         assert expected in markdown, expected
     assert "Synthetic labels" in to_html(report_inputs)
+
+
+def test_an_undefined_statistic_reads_undefined():
+    """Constant predictions have no correlation: metrics.json holds null, the report says so."""
+    from dpiqa.evaluate.report import results_table
+
+    values = {"srcc": None, "srcc_ci": [None, None], "images": 4}
+    for name in ("krcc", "plcc", "plcc_logistic", "rmse"):
+        values.update({name: 0.25, f"{name}_ci": [0.2, 0.3]})
+    table = results_table({"teacher": {"embedded": values}, "student": {"embedded": values}})
+    assert table.loc[0, "srcc"] == "undefined [undefined, undefined]" and table.loc[0, "rmse"] == "0.250 [0.200, 0.300]"

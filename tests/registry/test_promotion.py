@@ -82,6 +82,12 @@ def test_a_student_far_below_its_teacher_is_refused(client, name):
     assert "more than 0.05 below its teacher's 0.8000 (short by 0.0500)" in decision.describe()
 
 
+def test_an_undefined_srcc_is_refused(client, name):
+    _version(client, name, "challenger", test_srcc="undefined", latency_s=0.1)
+    decision = promote(client, name, ALIASES, GATES)
+    assert not decision.promoted and "test SRCC is undefined" in decision.describe()
+
+
 def test_a_slow_model_is_refused(client, name):
     _version(client, name, "challenger", test_srcc=0.9, latency_s=1.5)
     decision = promote(client, name, ALIASES, GATES)

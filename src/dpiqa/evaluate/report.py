@@ -38,6 +38,11 @@ class Section:
     code: str | None = None
 
 
+def _number(value: float | None, spec: str = ".3f") -> str:
+    """A statistic as text; null in metrics.json (constant predictions) reads "undefined"."""
+    return "undefined" if value is None else format(value, spec)
+
+
 def results_table(summary: dict) -> pd.DataFrame:
     rows = []
     for model in MODELS:
@@ -47,7 +52,7 @@ def results_table(summary: dict) -> pd.DataFrame:
             row = {"model": model, "test set": dataset, "images": values["images"]}
             for name in STATISTICS:
                 low, high = values[f"{name}_ci"]
-                row[name] = f"{values[name]:.3f} [{low:.3f}, {high:.3f}]"
+                row[name] = f"{_number(values[name])} [{_number(low)}, {_number(high)}]"
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -91,7 +96,7 @@ def build_sections(summary: dict, cost: dict, predictions: dict[str, pd.DataFram
                         "4-parameter logistic fit; RMSE is on the [0, 1] scale. The training dataset is scored on "
                         "its test split (never used for model selection); other datasets whole.",
                         table=results_table(summary))]
-    agreement = pd.DataFrame([{"test set": k, "SRCC(teacher, student)": f"{v:.3f}"} for k, v in summary["agreement"].items()])
+    agreement = pd.DataFrame([{"test set": k, "SRCC(teacher, student)": _number(v)} for k, v in summary["agreement"].items()])
     sections.append(Section("Teacher vs student", "Size, and cost on this machine's CPU (batch 1, median "
                             "of evaluate.latency_runs), in PyTorch fp32 and as `dpiqa score` runs them (params `score`).", table=cost_table(cost)))
     sections.append(Section("Teacher-student agreement", "SRCC between the two models' predictions, and "

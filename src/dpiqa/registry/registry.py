@@ -21,6 +21,7 @@ from dpiqa.errors import DPIQAError
 from dpiqa.registry.pyfunc import log_pyfunc
 
 LOCK_TIMEOUT_S = 120
+UNDEFINED = "undefined"  # the tag of a metric metrics.json holds as null (constant predictions)
 # Tags a promotion leaves on the challenger version.
 DECISION_TAG, FAILED_GATES_TAG, DECIDED_AGAINST_TAG = "promotion.decision", "promotion.failed_gates", "promotion.champion_before"
 
@@ -57,12 +58,14 @@ def _alias_version(client: MlflowClient, name: str, alias: str):
 
 def _tag(version, key: str) -> float | None:
     value = version.tags.get(key) if version else None
-    return float(value) if value not in (None, "") else None
+    return float(value) if value not in (None, "", UNDEFINED) else None
 
 
 def gate_failures(challenger, champion, gates: PromoteParams) -> list[str]:
     """Each failed gate, with by how much it failed."""
     failures = []
+    if challenger.tags.get("test_srcc") == UNDEFINED:
+        return ["the challenger's test SRCC is undefined: its test predictions do not vary"]
     srcc = _tag(challenger, "test_srcc")
     if srcc is None:
         return ["the challenger has no test_srcc tag: run the evaluate and register stages"]
@@ -159,7 +162,7 @@ def register_models(client: MlflowClient, params: Params, summary: dict, cost: d
             version_tags["teacher_test_srcc"] = summary["teacher"][dataset]["srcc"]
             version_tags["teacher_version"] = registered["teacher"]["version"]
         for key, value in version_tags.items():
-            client.set_model_version_tag(name, version, key, str(value))
+            client.set_model_version_tag(name, version, key, UNDEFINED if value is None else str(value))
         with registry_lock(client.tracking_uri):
             client.set_registered_model_alias(name, aliases.challenger_alias, version)
         registered[kind] = {"name": name, "version": str(version), "uri": f"models:/{name}@{aliases.challenger_alias}"}
