@@ -30,3 +30,44 @@ def test_a_reversed_folder_range_is_an_error(raw_params):
 def test_mos_ranges_come_from_the_cards():
     for card in cards().values():
         assert card.mos_range is None or card.mos_range[0] < card.mos_range[1]
+
+
+def test_every_card_names_a_registered_parser():
+    from dpiqa.data.sources import PARSERS
+
+    assert {card.parser for card in cards().values()} <= set(PARSERS)
+
+
+def test_a_source_section_without_a_card_is_an_error(raw_params):
+    with pytest.raises(ValidationError, match="no dataset card for \\['imagenet'\\]"):
+        Params.model_validate(deep_update(raw_params, {"data": {"sources": {"imagenet": {"path": None}}}}))
+
+
+def test_a_new_dataset_is_one_card_and_its_parser(make_params, monkeypatch, tmp_path):
+    """No edit to config.py, the parser table or the data stages: a card naming a registered
+    parser, and the dataset's section in params."""
+    from dpiqa.data.cards import DatasetCard
+    from dpiqa.data.datasets import nominal_mos_range, suite_spec
+    from dpiqa.data.manifest import build_manifest
+    from dpiqa.data.sources import PARSERS, prepare_dataset, user_provided
+
+    from .data.conftest import write_image
+
+    folder = tmp_path / "mine"
+    for index in range(3):
+        write_image(folder / f"{index}.png", seed=index)
+    (folder / "scores.txt").write_text("0.png 2\n1.png 6\n2.png 9\n")
+
+    def parse_mine(root, _settings):
+        rows = [line.split() for line in (root / "scores.txt").read_text().splitlines()]
+        return build_manifest("mine", [name for name, _ in rows], [float(mos) for _, mos in rows], (0, 10))
+
+    monkeypatch.setitem(cards(), "mine", DatasetCard(
+        key="mine", name="Mine", mos_range=(0, 10), label="scores.txt", expected_count=3, synthetic=False,
+        source="manual", parser="mine_format", instructions="point data.sources.mine.path at it"))
+    monkeypatch.setitem(PARSERS, "mine_format", user_provided(parse_mine))
+    params = make_params({"data": {"datasets": ["embedded", "mine"], "sources": {"mine": {"path": str(folder)}}}})
+    manifest = prepare_dataset("mine", params)
+    assert list(manifest["mos"]) == pytest.approx([0.2, 0.6, 0.9])
+    assert (params.data.dataset_dir("mine") / "2.png").is_file()
+    assert nominal_mos_range("mine", params) == (0, 10) and suite_spec("mine", params).expected_count == 3

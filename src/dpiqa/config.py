@@ -12,6 +12,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from dpiqa.data.cards import cards
 from dpiqa.errors import DPIQAError
 
 PARAMS_FILE = "params.yaml"
@@ -33,6 +34,12 @@ class EmbeddedSource(Section):
     tiles_per_side: int = Field(ge=1)
     label_metric: Literal["haarpsi", "vsi", "ms_ssim", "ssim"]
     distortions: dict[str, list[float]]
+
+    @property
+    def expected_count(self) -> int:
+        """photos x tiles x (every distortion level + the pristine tile)."""
+        per_tile = 1 + sum(len(levels) for levels in self.distortions.values())
+        return len(self.photos) * self.tiles_per_side**2 * per_tile
 
     @field_validator("distortions")
     @classmethod
@@ -81,15 +88,15 @@ class FolderSource(ManualSource):
         return value
 
 
-class Sources(Section):
-    embedded: EmbeddedSource
-    koniq10k: Koniq10kSource
-    kadid10k: Kadid10kSource
-    clive: CliveSource
-    spaq: ManualSource
-    agiqa3k: ManualSource
-    livefb: ManualSource
-    folder: FolderSource
+# The settings each parser reads (data.sources.<key>), by the parser a dataset card names;
+# a parser not listed reads only `path` (a manual download).
+SOURCE_SETTINGS: dict[str, type[Section]] = {
+    "embedded": EmbeddedSource,
+    "koniq10k": Koniq10kSource,
+    "kadid10k": Kadid10kSource,
+    "clive": CliveSource,
+    "folder": FolderSource,
+}
 
 
 class DataParams(Section):
@@ -98,7 +105,18 @@ class DataParams(Section):
     manifests: Path
     downloads: Path
     download_retries: int = Field(ge=0)
-    sources: Sources
+    sources: dict[str, Section]
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _settings_of_each_card(cls, raw: dict) -> dict[str, Section]:
+        """Each section validated by the settings model of the parser its card names."""
+        known = cards()
+        unknown = set(raw) - set(known)
+        if unknown:
+            raise ValueError(f"data.sources: no dataset card for {sorted(unknown)}; known: {', '.join(known)}")
+        return {key: SOURCE_SETTINGS.get(known[key].parser, ManualSource).model_validate(value or {})
+                for key, value in raw.items()}
 
     def dataset_dir(self, key: str) -> Path:
         return self.root / key
@@ -311,6 +329,9 @@ class Params(Section):
             raise ValueError(f"base.dataset {self.base.dataset!r} must be listed in data.datasets")
         if self.base.dataset not in self.evaluate.datasets:
             raise ValueError(f"evaluate.datasets must include base.dataset {self.base.dataset!r}")
+        without_section = prepared - set(self.data.sources)
+        if without_section:
+            raise ValueError(f"data.datasets {sorted(without_section)} need a data.sources section each")
         missing = set(self.evaluate.datasets) - prepared
         if missing:
             raise ValueError(f"evaluate.datasets {sorted(missing)} must also be listed in data.datasets")
@@ -330,11 +351,11 @@ class Params(Section):
         return self.split.split_path(self.base.dataset, self.train.split_seed)
 
     def source(self, key: str) -> Section:
-        if key not in Sources.model_fields:
-            raise DPIQAError(
-                f"unknown dataset {key!r}; known: {', '.join(Sources.model_fields)}"
-            )
-        return getattr(self.data.sources, key)
+        """Dataset `key`'s settings (data.sources.<key>)."""
+        if key not in self.data.sources:
+            raise DPIQAError(f"unknown dataset {key!r}: add its section to data.sources; known: "
+                             f"{', '.join(self.data.sources)}")
+        return self.data.sources[key]
 
 
 def load_params(path: str | os.PathLike = PARAMS_FILE) -> Params:

@@ -10,13 +10,13 @@ from dpiqa.errors import DPIQAError
 @pytest.fixture
 def small_config(make_params):
     """The real embedded config cut to three photos and four distortions."""
-    config = make_params().data.sources.embedded
+    config = make_params().source("embedded")
     distortions = {k: config.distortions[k] for k in ("gaussian_blur", "jpeg", "white_noise", "darken")}
     return config.model_copy(update={"photos": config.photos[:3], "distortions": distortions})
 
 
 def test_the_default_set_has_ten_photos_and_ten_distortions_at_five_levels(make_params):
-    config = make_params().data.sources.embedded
+    config = make_params().source("embedded")
     assert len(set(config.photos)) >= 10
     assert len(config.distortions) >= 10
     assert all(len(levels) == 5 for levels in config.distortions.values())
@@ -57,7 +57,7 @@ def test_generation_is_deterministic_and_labels_are_synthetic(small_config, tmp_
     second = embedded.generate(small_config, tmp_path / "b", seed=5)
     assert first.equals(second)
     tiles = small_config.tiles_per_side**2
-    assert len(first) == embedded.expected_count(small_config) == 3 * tiles * (1 + 4 * 5)
+    assert len(first) == small_config.expected_count == 3 * tiles * (1 + 4 * 5)
     for name in first["image"]:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     assert (first["label_source"] == f"synthetic:{small_config.label_metric}").all()

@@ -1,4 +1,7 @@
-"""Dataset cards (cards.yaml): nominal MOS scale, expected size, split rule, where to get it."""
+"""Dataset cards (cards.yaml): nominal MOS scale, expected size, how it arrives, its parser.
+
+Adding a dataset is a card plus the parser it names (and a data.sources section for its settings).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,8 @@ class DatasetCard:
     label: str
     expected_count: int | None
     synthetic: bool
-    source: str
+    source: str                  # how it arrives: generated | download | manual
+    parser: str                  # the registered parser (dpiqa.data.sources) that builds its manifest
     homepage: str | None = None
     instructions: str | None = None
     distortion_names: list[str] = field(default_factory=list)

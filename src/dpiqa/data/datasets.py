@@ -8,7 +8,7 @@ import logging
 from dpiqa.config import Params
 from dpiqa.data.cards import card
 from dpiqa.data.manifest import read_manifest, write_manifest
-from dpiqa.data.sources import embedded, prepare_dataset
+from dpiqa.data.sources import prepare_dataset
 from dpiqa.data.splits import make_split, write_split
 from dpiqa.data.validation import ManifestValidationError, SuiteSpec, validate_manifest
 
@@ -22,15 +22,16 @@ def download(key: str, params: Params) -> None:
 
 
 def nominal_mos_range(key: str, params: Params) -> tuple[float, float]:
-    """The dataset's nominal MOS scale: from its card, or from params for a user's folder."""
-    return tuple(params.data.sources.folder.mos_range if key == "folder" else card(key).mos_range)
+    """The dataset's nominal MOS scale: from its card, or from its settings where the card leaves
+    it open (a user's own folder)."""
+    return tuple(card(key).mos_range or params.source(key).mos_range)
 
 
 def suite_spec(key: str, params: Params) -> SuiteSpec:
-    if key == "embedded":
-        expected = embedded.expected_count(params.data.sources.embedded)
-    else:
-        expected = card(key).expected_count
+    """The card's image count, or the one its settings imply (a generated set) when the card has none."""
+    expected = card(key).expected_count
+    if expected is None:
+        expected = getattr(params.source(key), "expected_count", None)
     return SuiteSpec(key, nominal_mos_range(key, params), expected, params.validate_.min_image_side,
                      params.validate_.max_image_pixels)
 

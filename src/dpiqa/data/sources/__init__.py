@@ -1,63 +1,67 @@
-"""Dataset sources: each turns one dataset into a folder of images plus a manifest."""
+"""Dataset parsers: each turns one dataset into a folder of images plus a manifest.
+
+A dataset is its card (cards.yaml: scale, direction, how it arrives, `parser`) plus the parser
+the card names, registered here with `@parser`. The settings a parser reads are its dataset's
+`data.sources.<key>` section, validated by the model the card's parser names (config.py).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from dpiqa.config import Params
-from dpiqa.data.cards import card
+from dpiqa.config import Params, Section
+from dpiqa.data.cards import DatasetCard, card
 from dpiqa.data.download import staged_directory
 from dpiqa.data.sources import downloaded, embedded, manual
 from dpiqa.data.sources.local import bring_in, resolve_user_path
-from dpiqa.errors import DPIQAError
-
-Fill = Callable[[Params, Path], pd.DataFrame]
 
 
-def _embedded(params: Params, staging: Path) -> pd.DataFrame:
-    return embedded.generate(params.data.sources.embedded, staging, params.base.seed)
+@dataclass(frozen=True)
+class SourceContext:
+    """What every parser may use besides its own settings."""
+
+    card: DatasetCard
+    seed: int
+    downloads: Path
+    retries: int
 
 
-def _koniq10k(params: Params, staging: Path) -> pd.DataFrame:
-    config = params.data.sources.koniq10k
-    downloaded.fetch_koniq10k(config, staging, params.data.downloads, params.data.download_retries)
-    return downloaded.parse_koniq10k(staging, downloaded.file_name(config.split_url))
+Parse = Callable[[Section, Path, SourceContext], pd.DataFrame]
+PARSERS: dict[str, Parse] = {}
 
 
-def _kadid10k(params: Params, staging: Path) -> pd.DataFrame:
-    config = params.data.sources.kadid10k
-    downloaded.fetch_kadid10k(config, staging, params.data.downloads, params.data.download_retries)
-    return downloaded.parse_kadid10k(staging)
+def parser(name: str) -> Callable[[Parse], Parse]:
+    """Register a parser under the name a card's `parser:` gives."""
+
+    def register(parse: Parse) -> Parse:
+        PARSERS[name] = parse
+        return parse
+
+    return register
 
 
-def _user_provided(key: str, parse: Callable[[Path, Params], pd.DataFrame]) -> Fill:
-    def fill(params: Params, staging: Path) -> pd.DataFrame:
-        bring_in(resolve_user_path(card(key), params.source(key).path), staging)
-        return parse(staging, params)
+def user_provided(parse: Callable[[Path, Section], pd.DataFrame]) -> Parse:
+    """A manual dataset: bring in the archive or folder the user named, then parse it."""
+
+    def fill(settings: Section, staging: Path, context: SourceContext) -> pd.DataFrame:
+        bring_in(resolve_user_path(context.card, settings.path), staging)
+        return parse(staging, settings)
 
     return fill
 
 
-SOURCES: dict[str, Fill] = {
-    "embedded": _embedded,
-    "koniq10k": _koniq10k,
-    "kadid10k": _kadid10k,
-    "clive": _user_provided(
-        "clive",
-        lambda root, params: manual.parse_clive(
-            root, params.data.sources.clive.drop_training_images
-        ),
-    ),
-    "spaq": _user_provided("spaq", lambda root, _: manual.parse_spaq(root)),
-    "agiqa3k": _user_provided("agiqa3k", lambda root, _: manual.parse_agiqa3k(root)),
-    "livefb": _user_provided("livefb", lambda root, _: manual.parse_livefb(root)),
-    "folder": _user_provided(
-        "folder", lambda root, params: manual.parse_folder(root, params.data.sources.folder)
-    ),
-}
+parser("embedded")(lambda settings, staging, context: embedded.generate(settings, staging, context.seed))
+parser("koniq10k")(downloaded.koniq10k)
+parser("kadid10k")(downloaded.kadid10k)
+parser("clive")(user_provided(lambda root, settings: manual.parse_clive(root, settings.drop_training_images)))
+parser("spaq")(user_provided(lambda root, _: manual.parse_spaq(root)))
+parser("agiqa3k")(user_provided(lambda root, _: manual.parse_agiqa3k(root)))
+parser("livefb")(user_provided(lambda root, _: manual.parse_livefb(root)))
+parser("folder")(user_provided(manual.parse_folder))
 
 
 def prepare_dataset(key: str, params: Params) -> pd.DataFrame:
@@ -66,7 +70,7 @@ def prepare_dataset(key: str, params: Params) -> pd.DataFrame:
     The folder is assembled aside and moved into place only when its labels parsed, so a
     failed or interrupted run never leaves a half-made dataset behind.
     """
-    if key not in SOURCES:
-        raise DPIQAError(f"unknown dataset {key!r}; known: {', '.join(SOURCES)}")
+    dataset = card(key)
+    context = SourceContext(dataset, params.base.seed, params.data.downloads, params.data.download_retries)
     with staged_directory(params.data.dataset_dir(key)) as staging:
-        return SOURCES[key](params, staging)
+        return PARSERS[dataset.parser](params.source(key), staging, context)

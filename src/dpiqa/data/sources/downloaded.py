@@ -58,6 +58,16 @@ def fetch_kadid10k(config: Kadid10kSource, staging: Path, downloads: Path, retri
     extract(archive, staging)
 
 
+def koniq10k(config: Koniq10kSource, staging: Path, context) -> pd.DataFrame:
+    fetch_koniq10k(config, staging, context.downloads, context.retries)
+    return parse_koniq10k(staging, file_name(config.split_url))
+
+
+def kadid10k(config: Kadid10kSource, staging: Path, context) -> pd.DataFrame:
+    fetch_kadid10k(config, staging, context.downloads, context.retries)
+    return parse_kadid10k(staging)
+
+
 def parse_kadid10k(root: Path) -> pd.DataFrame:
     labels_file = find_one(root, KADID_LABELS, "KADID-10k labels")
     labels = pd.read_csv(labels_file)

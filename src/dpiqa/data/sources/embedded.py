@@ -181,11 +181,6 @@ def full_reference_scores(
     return scores.clamp(0, 1).numpy()
 
 
-def expected_count(config: EmbeddedSource) -> int:
-    per_tile = 1 + sum(len(levels) for levels in config.distortions.values())
-    return len(config.photos) * config.tiles_per_side**2 * per_tile
-
-
 def _degrade(
     pristine: Image.Image, config: EmbeddedSource, seed: list[int]
 ) -> list[tuple[str, int, Image.Image]]:
