@@ -22,11 +22,12 @@ DISTORTIONS = ["gaussian_blur", "jpeg", "white_noise"]
 EPOCHS = 2
 
 
-def run_in(project: Path, *command: str, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+def run_in(project: Path, *command: str, check: bool = True, extra_env: dict[str, str] | None = None,
+           **kwargs) -> subprocess.CompletedProcess:
     """Run a command of the venv (dvc, python) in `project`, offline, with the default MLflow store."""
     bin_dir = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env.update(PATH=f"{bin_dir}{os.pathsep}{env['PATH']}", HF_HUB_OFFLINE="1")
+    env.update(PATH=f"{bin_dir}{os.pathsep}{env['PATH']}", HF_HUB_OFFLINE="1", **(extra_env or {}))
     executable = str(bin_dir / command[0]) if (bin_dir / command[0]).exists() else command[0]
     result = subprocess.run([executable, *command[1:]], cwd=project, env=env, capture_output=True, text=True, **kwargs)
     if check and result.returncode != 0:
@@ -64,11 +65,20 @@ def new_project(root: Path) -> Path:
     return root
 
 
+PARAMS_TRACE = ".params_trace"  # in a project: <stage>.json, the params each stage read
+
+
+def _traced(project: Path) -> dict[str, str]:
+    """The environment that makes every stage record the params it reads (tests/params_trace)."""
+    (project / PARAMS_TRACE).mkdir(exist_ok=True)
+    return {"DPIQA_PARAMS_TRACE": str(project / PARAMS_TRACE), "PYTHONPATH": str(REPO / "tests" / "params_trace")}
+
+
 @pytest.fixture(scope="session")
 def prepared_project(tmp_path_factory) -> Path:
     """A new project with the data stages already run."""
     root = new_project(tmp_path_factory.mktemp("prepared"))
-    run_in(root, "dvc", "repro", "split@embedded")
+    run_in(root, "dvc", "repro", "split@embedded", extra_env=_traced(root))
     return root
 
 
@@ -82,10 +92,11 @@ def project(prepared_project: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def trained(prepared_project, tmp_path_factory) -> Path:
-    """A copy of the prepared project after a full `dvc repro`."""
+    """A copy of the prepared project after a full `dvc repro`, each stage's params reads traced
+    (tests/params_trace; the determinism test re-runs it untraced and compares)."""
     project = tmp_path_factory.mktemp("trained") / "project"
     shutil.copytree(prepared_project, project, symlinks=True)
-    run_in(project, "dvc", "repro")
+    run_in(project, "dvc", "repro", extra_env=_traced(project))
     return project
 
 
