@@ -56,10 +56,9 @@ def make_params(raw_params: dict, tmp_path: Path) -> Callable[..., Params]:
                 "data": {
                     "root": str(tmp_path / "datasets"),
                     "manifests": str(tmp_path / "manifests"),
-                    "downloads": str(tmp_path / "downloads"),
-                    "download_retries": 2,
                 },
-                "validate": {"reports": str(tmp_path / "reports"), "workers": 1},
+                "validate": {"reports": str(tmp_path / "reports")},
+                "runtime": {"downloads": str(tmp_path / "downloads"), "download_retries": 2, "validate_workers": 1},
                 "split": {"out": str(tmp_path / "splits")},
             },
         )

@@ -47,7 +47,7 @@ def _shrink(params: dict) -> None:
     embedded["photos"] = PHOTOS
     embedded["distortions"] = {k: embedded["distortions"][k] for k in DISTORTIONS}
     embedded["tiles_per_side"] = 1
-    params["train"]["num_workers"] = 0
+    params["runtime"]["num_workers"] = 0
     for stage in ("train_teacher", "distill_student"):
         params[stage]["recipes"]["tiny"]["epochs"] = EPOCHS
 

@@ -103,8 +103,6 @@ class DataParams(Section):
     datasets: list[str] = Field(min_length=1)
     root: Path
     manifests: Path
-    downloads: Path
-    download_retries: int = Field(ge=0)
     sources: dict[str, Section]
 
     @field_validator("sources", mode="before")
@@ -129,7 +127,6 @@ class ValidateParams(Section):
     reports: Path
     min_image_side: int = Field(gt=0)
     max_image_pixels: int = Field(gt=0)
-    workers: int = Field(ge=1)
     example_rows: int = Field(ge=1)
 
 
@@ -189,7 +186,6 @@ class ModelsParams(Section):
 
 class TrainParams(Section):
     split_seed: int
-    num_workers: int = Field(ge=0)
     accelerator: Literal["auto", "cpu", "gpu"]
     devices: int = Field(ge=1)
     num_nodes: int = Field(ge=1)
@@ -199,7 +195,6 @@ class TrainParams(Section):
     precise_bn_batches: int = Field(ge=0)
     min_val_prediction_std: float = Field(ge=0)
     checkpoints: Path
-    progress_bar: bool
 
     def accelerator_kind(self) -> Literal["cpu", "gpu"]:
         if self.accelerator == "auto":
@@ -298,6 +293,16 @@ class ReportParams(Section):
     html: Path
 
 
+class RuntimeParams(Section):
+    """How this machine runs the pipeline: no output depends on it, so no stage declares it."""
+
+    num_workers: int = Field(ge=0)
+    validate_workers: int = Field(ge=1)
+    progress_bar: bool
+    downloads: Path
+    download_retries: int = Field(ge=0)
+
+
 class TrackingParams(Section):
     experiment: str
     locked_retry_s: float = Field(ge=0)
@@ -321,6 +326,7 @@ class Params(Section):
     serve: ServeParams
     report: ReportParams
     tracking: TrackingParams
+    runtime: RuntimeParams
 
     @model_validator(mode="after")
     def _datasets_are_prepared(self) -> Params:

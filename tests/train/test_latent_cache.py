@@ -21,7 +21,7 @@ def small_dataset(make_params, tmp_path):
     """Params pointing at a 10-image folder dataset split 6 train / 2 val / 2 test."""
     params = make_params({
         "models": {"prompt_cache": str(tmp_path / "prompts")},
-        "train": {"num_workers": 0},
+        "runtime": {"num_workers": 0},
         "encode_latents": {"out": str(tmp_path / "latents.safetensors"), "batch_size": 4},
     })
     images = [f"img{i}.png" for i in range(10)]

@@ -42,7 +42,7 @@ def validate(key: str, params: Params) -> dict:
         params.data.dataset_dir(key),
         suite_spec(key, params),
         params.validate_.reports / key,
-        workers=params.validate_.workers,
+        workers=params.runtime.validate_workers,
         example_rows=params.validate_.example_rows,
     )
 

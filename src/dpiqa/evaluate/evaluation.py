@@ -78,7 +78,7 @@ def score_datasets(params: Params, models: dict[str, nn.Module]) -> dict[str, pd
         table = IQADataset(evaluation_table(params, dataset), params.data.dataset_dir(dataset), params.profile.image_size)
         frame = table.table[["image", "mos", "ref_image", "distortion", "distortion_level"]].copy()
         for name, model in models.items():
-            scored = predict(model, table, config.batch_size, params.train.num_workers, device)
+            scored = predict(model, table, config.batch_size, params.runtime.num_workers, device)
             frame[name] = scored["prediction"].to_numpy()
         tables[dataset] = frame
     return tables

@@ -43,7 +43,7 @@ def datamodule(
         root=params.data.dataset_dir(key),
         image_size=params.profile.image_size,
         batch_size=batch_size,
-        num_workers=params.train.num_workers,
+        num_workers=params.runtime.num_workers,
         teacher_targets=teacher_targets,
         latent_cache=latent_cache,
     )
@@ -75,6 +75,7 @@ def _train(
         module,
         data,
         train=params.train,
+        progress_bar=params.runtime.progress_bar,
         epochs=recipe.epochs,
         checkpoints=params.train.checkpoints / stage,
         fingerprint=_fingerprint(params, stage, inputs),
@@ -149,9 +150,9 @@ def encode_latents(params: Params) -> Path:
     if table.empty:
         raise DPIQAError(f"{data.split} assigns no images to train or val; nothing to encode")
     dataset = IQADataset(table, data.root, params.profile.image_size)
-    loader = DataLoader(dataset, batch_size=config.batch_size, num_workers=params.train.num_workers)
+    loader = DataLoader(dataset, batch_size=config.batch_size, num_workers=params.runtime.num_workers)
     means, stds = [], []
-    for batch in tqdm(loader, desc="encode_latents", unit="batch", disable=not params.train.progress_bar):
+    for batch in tqdm(loader, desc="encode_latents", unit="batch", disable=not params.runtime.progress_bar):
         mean, std = teacher.posterior(batch["image"].to(device))
         means.append(mean.float().cpu())
         stds.append(std.float().cpu())
@@ -168,7 +169,7 @@ def compute_teacher_targets(params: Params) -> Path:
     device = params.train.torch_device()
     teacher = load_model(params.train_teacher.out)[0].to(device)
     dataset = datamodule(params, config.batch_size).dataset("train")
-    loader = DataLoader(dataset, batch_size=config.batch_size, num_workers=params.train.num_workers)
+    loader = DataLoader(dataset, batch_size=config.batch_size, num_workers=params.runtime.num_workers)
     maps = torch.cat([teacher(batch["image"].to(device))[1].float().cpu() for batch in loader])
     _save_per_image({"maps": maps}, list(dataset.table["image"]), config.out)
     log.info("teacher maps %s for %d training images -> %s", tuple(maps.shape[1:]), len(maps), config.out)

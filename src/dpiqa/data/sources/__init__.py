@@ -71,6 +71,6 @@ def prepare_dataset(key: str, params: Params) -> pd.DataFrame:
     failed or interrupted run never leaves a half-made dataset behind.
     """
     dataset = card(key)
-    context = SourceContext(dataset, params.base.seed, params.data.downloads, params.data.download_retries)
+    context = SourceContext(dataset, params.base.seed, params.runtime.downloads, params.runtime.download_retries)
     with staged_directory(params.data.dataset_dir(key)) as staging:
         return PARSERS[dataset.parser](params.source(key), staging, context)
