@@ -10,8 +10,6 @@ from pathlib import Path
 import pandas as pd
 import torch
 from safetensors.torch import save_file
-from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from dpiqa.config import Params, Recipe, TrainParams
 from dpiqa.data.datasets import nominal_mos_range
@@ -19,6 +17,7 @@ from dpiqa.data.loading import POSTERIOR_FIELDS, ImageTensors, IQADataModule, IQ
 from dpiqa.errors import DPIQAError
 from dpiqa.models.checkpoints import read_state_dict, weights_digest
 from dpiqa.models.export import load_model, save_model
+from dpiqa.models.inference import run_over
 from dpiqa.models.profiles import build_student, build_teacher
 from dpiqa.models.teacher import DPIQATeacher
 from dpiqa.strict_json import dumps_json
@@ -150,15 +149,12 @@ def encode_latents(params: Params) -> Path:
     if table.empty:
         raise DPIQAError(f"{data.split} assigns no images to train or val; nothing to encode")
     dataset = IQADataset(table, data.root, params.profile.image_size)
-    loader = DataLoader(dataset, batch_size=config.batch_size, num_workers=params.runtime.num_workers)
-    means, stds = [], []
-    for batch in tqdm(loader, desc="encode_latents", unit="batch", disable=not params.runtime.progress_bar):
-        mean, std = teacher.posterior(batch["image"].to(device))
-        means.append(mean.float().cpu())
-        stds.append(std.float().cpu())
-    _save_per_image({"mean": torch.cat(means), "std": torch.cat(stds)}, list(table["image"]), config.out,
+    mean, std = run_over(teacher.posterior, dataset, batch_size=config.batch_size,
+                         num_workers=params.runtime.num_workers, device=device,
+                         progress="encode_latents" if params.runtime.progress_bar else None)
+    _save_per_image({"mean": mean, "std": std}, list(table["image"]), config.out,
                     vae_sha256=weights_digest(teacher.vae.cpu()), image_size=str(params.profile.image_size))
-    log.info("VAE posterior %s for %d train+val images -> %s", tuple(means[0].shape[1:]), len(table), config.out)
+    log.info("VAE posterior %s for %d train+val images -> %s", tuple(mean.shape[1:]), len(table), config.out)
     return config.out
 
 
@@ -169,8 +165,8 @@ def compute_teacher_targets(params: Params) -> Path:
     device = params.train.torch_device()
     teacher = load_model(params.train_teacher.out)[0].to(device)
     dataset = datamodule(params, config.batch_size).dataset("train")
-    loader = DataLoader(dataset, batch_size=config.batch_size, num_workers=params.runtime.num_workers)
-    maps = torch.cat([teacher(batch["image"].to(device))[1].float().cpu() for batch in loader])
+    [maps] = run_over(lambda images: teacher(images)[1:], dataset, batch_size=config.batch_size,
+                      num_workers=params.runtime.num_workers, device=device)
     _save_per_image({"maps": maps}, list(dataset.table["image"]), config.out)
     log.info("teacher maps %s for %d training images -> %s", tuple(maps.shape[1:]), len(maps), config.out)
     return config.out
