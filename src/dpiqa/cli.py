@@ -45,7 +45,7 @@ def load_scorer(args: argparse.Namespace):
     from dpiqa.scoring import Scorer
 
     if (Path(args.model) / INFO).is_file():
-        folder, settings = Path(args.model), load_params(args.params).score
+        folder, settings, loaded = Path(args.model), load_params(args.params).score, None
     else:
         import mlflow
 
@@ -60,9 +60,11 @@ def load_scorer(args: argparse.Namespace):
                 "Promote a version first (`dpiqa promote dpiqa-student`), or name another model, e.g. "
                 "--model models:/dpiqa-student@challenger or --model models/student"
             ) from error
-        folder, settings = wrapper.folder, wrapper.scorer.settings
-    settings = with_overrides(settings, batch_size=args.batch_size, engine=args.engine, precision=args.precision)
-    return Scorer.from_folder(folder, settings)
+        folder, settings, loaded = wrapper.folder, wrapper.scorer.settings, wrapper.scorer
+    chosen = with_overrides(settings, batch_size=args.batch_size, engine=args.engine, precision=args.precision)
+    if loaded is not None and chosen == settings:
+        return loaded  # MLflow loaded it with these very settings: no second load
+    return Scorer.from_folder(folder, chosen)
 
 
 def score(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """Dataset parsers: each turns one dataset into a folder of images plus a manifest.
 
-A dataset is its card (cards.yaml: scale, direction, how it arrives, `parser`) plus the parser
+A dataset is its card (cards.yaml: scale, size, how it arrives, `parser`) plus the parser
 the card names, registered here with `@parser`. The settings a parser reads are its dataset's
 `data.sources.<key>` section, validated by the model the card's parser names (config.py).
 """
