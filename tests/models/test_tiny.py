@@ -79,3 +79,19 @@ def test_a_cached_posterior_gives_the_same_scores_as_encoding(tiny_teacher, tiny
     assert all(torch.equal(a, b) for a, b in zip(from_images, from_cache))
     assert not torch.equal(from_images[1], shifted[1])  # the cached latents are really used (maps: an
     # untrained score layer starts at zero weight, so every score is the midpoint)
+
+
+def test_shared_prompt_attention_matches_diffusers_over_a_batch_expanded_context(tiny_teacher, tiny_profile):
+    from diffusers.models.attention_processor import AttnProcessor2_0
+
+    teacher = tiny_teacher.eval()
+    images = _images(tiny_profile, batch=3)
+    latents = teacher.latents(*teacher.posterior(images))
+    with torch.no_grad():
+        shared = teacher.up_block_features(latents, images)
+        teacher.unet.set_attn_processor(AttnProcessor2_0())
+        expand_context = teacher.prompt_context
+        teacher.prompt_context = lambda: expand_context().expand(len(images), -1, -1)
+        expanded = teacher.up_block_features(latents, images)
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(shared, expanded))
+    assert not torch.allclose(shared[-1][0], shared[-1][1])  # images still differ: nothing was mixed
