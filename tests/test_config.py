@@ -27,6 +27,12 @@ def test_a_reversed_folder_range_is_an_error(raw_params):
         Params.model_validate(bad)
 
 
+def test_augmenting_the_teacher_is_an_error(raw_params):
+    bad = deep_update(raw_params, {"train_teacher": {"recipes": {"tiny": {"augment": "dihedral"}}}})
+    with pytest.raises(ValidationError, match="augment"):
+        Params.model_validate(bad)
+
+
 def test_mos_ranges_come_from_the_cards():
     for card in cards().values():
         assert card.mos_range is None or card.mos_range[0] < card.mos_range[1]

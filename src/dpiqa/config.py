@@ -217,6 +217,18 @@ class Recipe(Section):
     lr_gamma: float = Field(gt=0)
 
 
+class StudentRecipe(Recipe):
+    """The student's recipe adds its loss balance and augmentation.
+
+    map_loss_weight: lambda in MSE(score, MOS) + lambda x MSE(student map, teacher map).
+    augment: dihedral flips and rotates each training image and its teacher map by a random
+    multiple of 90 degrees (synthetic distortions keep their label; real photos may not).
+    """
+
+    map_loss_weight: float = Field(ge=0)
+    augment: Literal["none", "dihedral"]
+
+
 class TrainingStageParams(Section):
     """What both training stages have: outputs and a recipe per profile."""
 
@@ -240,7 +252,7 @@ class PerImageStageParams(Section):
 
 
 class DistillStudentParams(TrainingStageParams):
-    map_loss_weight: float = Field(ge=0)
+    recipes: dict[Literal["tiny", "sd15"], StudentRecipe]
 
 
 class EvaluateParams(Section):

@@ -1,7 +1,9 @@
 import pytest
 import torch
 
-from dpiqa.train.modules import StudentModule, TeacherModule, pairwise_margin_ranking_loss
+from types import SimpleNamespace
+
+from dpiqa.train.modules import StudentModule, TeacherModule, dihedral, pairwise_margin_ranking_loss
 
 OPTIM = {"lr": 1e-3, "weight_decay": 0.0, "milestones": [2], "lr_gamma": 0.5, "min_val_prediction_std": 1e-3}
 
@@ -38,7 +40,7 @@ def test_teacher_loss_is_mse_unless_ranking_is_switched_on(tiny_teacher, tiny_pr
 def test_student_loss_weights_the_map_term(tiny_student, tiny_profile):
     batch = _batch(tiny_profile)
     score, quality_map = torch.zeros(4), torch.zeros_like(batch["teacher_map"])
-    losses = StudentModule(tiny_student, map_weight=3.0, **OPTIM).loss(batch, score, quality_map)
+    losses = StudentModule(tiny_student, map_weight=3.0, augment="none", **OPTIM).loss(batch, score, quality_map)
     expected = (batch["mos"] ** 2).mean() + 3.0 * (batch["teacher_map"] ** 2).mean()
     assert losses["loss"] == pytest.approx(float(expected))
 
@@ -87,7 +89,30 @@ def test_the_teacher_module_trains_and_validates_in_process(tiny_teacher, tiny_p
     assert torch.isfinite(metrics["train/loss"])
 
 
-def test_the_student_module_trains_and_validates_in_process(tiny_student, tiny_profile):
-    metrics = _fast_dev_run(StudentModule(tiny_student, map_weight=1.0, **OPTIM), _rows(_batch(tiny_profile)))
+@pytest.mark.parametrize("augment", ["none", "dihedral"])
+def test_the_student_module_trains_and_validates_in_process(tiny_student, tiny_profile, augment):
+    module = StudentModule(tiny_student, map_weight=1.0, augment=augment, **OPTIM)
+    metrics = _fast_dev_run(module, _rows(_batch(tiny_profile)))
     assert {"train/loss", "train/mse", "train/map_mse", "val/srcc", "val/plcc"} <= set(metrics)
     assert torch.isfinite(metrics["train/map_mse"])
+
+
+def test_dihedral_moves_each_image_and_its_map_together():
+    images = torch.rand(64, 3, 16, 16)
+    batch = {"image": images, "teacher_map": torch.nn.functional.avg_pool2d(images, 4), "mos": torch.rand(64)}
+    torch.manual_seed(0)
+    moved = dihedral(batch, ("image", "teacher_map"))
+    assert torch.allclose(moved["teacher_map"], torch.nn.functional.avg_pool2d(moved["image"], 4))
+    assert torch.equal(moved["mos"], batch["mos"])
+    unchanged = [torch.equal(a, b) for a, b in zip(moved["image"], images)]
+    assert 0 < sum(unchanged) < 32  # about 1 in 8 keeps its orientation
+    assert torch.equal(moved["image"].flatten(1).sort().values, images.flatten(1).sort().values)  # pixels only move
+
+
+def test_the_student_augments_training_batches_only(tiny_student, tiny_profile):
+    module = StudentModule(tiny_student, map_weight=1.0, augment="dihedral", **OPTIM)
+    batch = _batch(tiny_profile, n=16)
+    module.trainer = SimpleNamespace(training=False)
+    assert module.on_after_batch_transfer(batch, 0) is batch
+    module.trainer = SimpleNamespace(training=True)
+    assert not torch.equal(module.on_after_batch_transfer(batch, 0)["image"], batch["image"])

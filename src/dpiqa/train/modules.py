@@ -25,6 +25,20 @@ def pairwise_margin_ranking_loss(scores: torch.Tensor, mos: torch.Tensor, margin
     return F.margin_ranking_loss(scores[i][keep], scores[j][keep], order[keep], margin=margin)
 
 
+def dihedral(batch: dict, keys: tuple[str, ...]) -> dict:
+    """Each sample flipped (or not) and rotated by a random multiple of 90 degrees, the same way
+    in every tensor named in `keys` (an image and its teacher map)."""
+    rotations = torch.randint(4, (len(batch[keys[0]]),)).tolist()
+    flips = torch.randint(2, (len(rotations),)).tolist()
+    out = dict(batch)
+    for key in keys:
+        out[key] = torch.stack([
+            torch.rot90(sample.flip(-1) if flip else sample, rotation, dims=(-2, -1))
+            for sample, rotation, flip in zip(batch[key], rotations, flips)
+        ])
+    return out
+
+
 def _correlations() -> MetricCollection:
     return MetricCollection({"srcc": SpearmanCorrCoef(), "plcc": PearsonCorrCoef()})
 
@@ -131,9 +145,14 @@ class StudentModule(IQAModule):
     The frozen teacher's maps are precomputed (teacher_targets stage) and arrive in the batch.
     """
 
-    def __init__(self, model: nn.Module, *, map_weight: float, **optim):
+    def __init__(self, model: nn.Module, *, map_weight: float, augment: str, **optim):
         super().__init__(model, **optim)
-        self.map_weight = map_weight
+        self.map_weight, self.augment = map_weight, augment
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        if self.augment == "dihedral" and self.trainer.training:
+            return dihedral(batch, ("image", "teacher_map"))
+        return batch
 
     def loss(self, batch, score, quality_map):
         losses = {

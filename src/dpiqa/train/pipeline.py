@@ -176,7 +176,9 @@ def distill_student(params: Params, tracker: StageTracker) -> None:
     config = params.distill_student
     recipe = config.recipes[params.base.profile]
     student = build_student(params.profile, params.base.seed)
-    module = StudentModule(student, map_weight=config.map_loss_weight, **_module_settings(recipe, params.train))
+    module = StudentModule(
+        student, map_weight=recipe.map_loss_weight, augment=recipe.augment, **_module_settings(recipe, params.train)
+    )
     targets = params.teacher_targets.out
     data = datamodule(params, recipe.batch_size, teacher_targets=targets)
     result = _train(params, "distill_student", module, data, recipe, tracker, [data.manifest, data.split, targets])
