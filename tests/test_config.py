@@ -77,3 +77,30 @@ def test_a_new_dataset_is_one_card_and_its_parser(make_params, monkeypatch, tmp_
     assert list(manifest["mos"]) == pytest.approx([0.2, 0.6, 0.9])
     assert (params.data.dataset_dir("mine") / "2.png").is_file()
     assert nominal_mos_range("mine", params) == (0, 10) and suite_spec("mine", params).expected_count == 3
+
+
+def test_profiles_share_the_teacher_settings_and_override_them(raw_params):
+    shared = deep_update(raw_params, {"models": {"teacher": {"timestep": 7},
+                                                 "profiles": {"tiny": {"teacher": {"timestep": 3}}}}})
+    profiles = Params.model_validate(shared).models.profiles
+    assert profiles["sd15"].teacher.timestep == 7 and profiles["tiny"].teacher.timestep == 3
+    assert profiles["sd15"].teacher.latent == raw_params["models"]["teacher"]["latent"]
+
+
+@pytest.mark.parametrize(
+    ("profile", "teacher", "message"),
+    [("sd15", {"unet": {"sample_size": 64}}, "architecture is its checkpoint's"),
+     ("tiny", {"vae": None}, "needs its unet, vae and clip")],
+)
+def test_a_teacher_has_weights_or_an_architecture_not_both(raw_params, profile, teacher, message):
+    bad = deep_update(raw_params, {"models": {"profiles": {profile: {"teacher": teacher}}}})
+    with pytest.raises(ValidationError, match=message):
+        Params.model_validate(bad)
+
+
+def test_validation_checks_images_against_the_scoring_limits(make_params):
+    from dpiqa.data.datasets import suite_spec
+
+    params = make_params({"score": {"min_image_side": 48, "max_image_pixels": 1000}})
+    spec = suite_spec("embedded", params)
+    assert (spec.min_image_side, spec.max_image_pixels) == (48, 1000)

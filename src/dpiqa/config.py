@@ -124,9 +124,10 @@ class DataParams(Section):
 
 
 class ValidateParams(Section):
+    """Images are checked against the limits scoring applies (`score.min_image_side`,
+    `score.max_image_pixels`): a dataset holds only images the models could score."""
+
     reports: Path
-    min_image_side: int = Field(gt=0)
-    max_image_pixels: int = Field(gt=0)
     example_rows: int = Field(ge=1)
 
 
@@ -159,9 +160,20 @@ class TeacherConfig(Section):
     text_adapter_gamma_init: float
     adapter_res_blocks: int = Field(gt=0)
     qfd: QFDConfig
-    unet: dict
-    vae: dict
-    clip: dict | None = None  # the tiny text model's config; sd15 loads CLIP from text_encoder
+    # The architecture of a randomly initialised teacher (diffusers config kwargs). A pretrained
+    # teacher takes its own from the checkpoint, so these are refused beside `pretrained`.
+    unet: dict | None = None
+    vae: dict | None = None
+    clip: dict | None = None  # the tiny text model's config; pretrained profiles load CLIP from text_encoder
+
+    @model_validator(mode="after")
+    def _architecture_xor_weights(self) -> TeacherConfig:
+        given = [name for name in ("unet", "vae", "clip") if getattr(self, name) is not None]
+        if self.pretrained and given:
+            raise ValueError(f"{given}: a pretrained teacher's architecture is its checkpoint's; remove them")
+        if not self.pretrained and len(given) < 3:
+            raise ValueError("a teacher without `pretrained` weights needs its unet, vae and clip configs")
+        return self
 
 
 class StudentConfig(Section):
@@ -180,8 +192,24 @@ class Profile(Section):
 
 
 class ModelsParams(Section):
+    """`teacher` holds the teacher settings every profile shares; a profile's own `teacher`
+    section adds to and overrides them."""
+
     prompt_cache: Path
     profiles: dict[Literal["tiny", "sd15"], Profile]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shared_teacher_settings(cls, raw: dict) -> dict:
+        if not isinstance(raw, dict) or "teacher" not in raw:
+            return raw
+        raw = dict(raw)
+        shared = raw.pop("teacher") or {}
+        raw["profiles"] = {
+            name: {**profile, "teacher": {**shared, **(profile.get("teacher") or {})}}
+            for name, profile in (raw.get("profiles") or {}).items()
+        }
+        return raw
 
 
 class TrainParams(Section):

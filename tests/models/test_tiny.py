@@ -95,3 +95,14 @@ def test_shared_prompt_attention_matches_diffusers_over_a_batch_expanded_context
         expanded = teacher.up_block_features(latents, images)
     assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(shared, expanded))
     assert not torch.allclose(shared[-1][0], shared[-1][1])  # images still differ: nothing was mixed
+
+
+def test_the_unet_denoises_as_many_channels_as_the_vae_encodes(make_params, tmp_path):
+    from dpiqa.models.profiles import build_teacher
+
+    wide = {"models": {"profiles": {"tiny": {"teacher": {"vae": {"latent_channels": 8}}}}}}
+    profile = make_params(wide).models.profiles["tiny"]
+    teacher = build_teacher(profile, tmp_path, seed=0)
+    assert teacher.unet.config.in_channels == 8
+    score, _ = teacher(_images(profile))
+    assert torch.isfinite(score).all()

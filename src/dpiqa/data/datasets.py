@@ -32,8 +32,8 @@ def suite_spec(key: str, params: Params) -> SuiteSpec:
     expected = card(key).expected_count
     if expected is None:
         expected = getattr(params.source(key), "expected_count", None)
-    return SuiteSpec(key, nominal_mos_range(key, params), expected, params.validate_.min_image_side,
-                     params.validate_.max_image_pixels)
+    return SuiteSpec(key, nominal_mos_range(key, params), expected, params.score.min_image_side,
+                     params.score.max_image_pixels)
 
 
 def validate(key: str, params: Params) -> dict:

@@ -37,6 +37,15 @@ SD_FILES = {
     "vae": ["vae/config.json", "vae/diffusion_pytorch_model.safetensors"],
 }
 CLIP_FILES = ["config.json", "model.safetensors", "vocab.json", "merges.txt"]
+# The architecture Stable Diffusion v1.5 ships (its unet/ and vae/ config.json): builds a pretrained
+# profile's teacher without weights (meta device, structure tests, benchmarks). Loading weights
+# always takes the checkpoint's own config.
+SD15_ARCHITECTURE = {
+    "unet": {"sample_size": 64, "block_out_channels": [320, 640, 1280, 1280], "layers_per_block": 2,
+             "cross_attention_dim": 768, "attention_head_dim": 8, "norm_num_groups": 32},
+    "vae": {"sample_size": 512, "block_out_channels": [128, 256, 512, 512], "layers_per_block": 2,
+            "latent_channels": 4, "norm_num_groups": 32},
+}
 # A real CLIP tokenizer has 49,408 tokens; from_pretrained with nothing cached can return 2.
 MIN_CLIP_VOCABULARY = 49_000
 
@@ -77,14 +86,23 @@ def _from_pretrained(loader, source: str, what: str, **kwargs):
         raise WeightsNotFoundError(f"{what} could not be loaded from {source!r}: {error}") from error
 
 
+def architecture(teacher: TeacherConfig) -> dict[str, dict]:
+    """The teacher's unet and vae configs: its own, or SD v1.5's for a pretrained teacher."""
+    if teacher.pretrained:
+        return SD15_ARCHITECTURE
+    return {"unet": teacher.unet, "vae": teacher.vae}
+
+
 def _architecture(teacher: TeacherConfig) -> tuple[AutoencoderKL, UNet2DConditionModel]:
-    blocks = len(teacher.vae["block_out_channels"])
+    configs = architecture(teacher)
+    blocks = len(configs["vae"]["block_out_channels"])
     vae = AutoencoderKL(
-        **teacher.vae,
+        **configs["vae"],
         down_block_types=["DownEncoderBlock2D"] * blocks,
         up_block_types=["UpDecoderBlock2D"] * blocks,
     )
-    return vae, UNet2DConditionModel(**teacher.unet)
+    latent = vae.config.latent_channels  # the U-Net denoises the VAE's latents: same channels
+    return vae, UNet2DConditionModel(**configs["unet"], in_channels=latent, out_channels=latent)
 
 
 def _pretrained_sd(teacher: TeacherConfig) -> tuple[AutoencoderKL, UNet2DConditionModel]:
@@ -164,13 +182,13 @@ def build_teacher_architecture(profile: Profile, device: str = "meta") -> DPIQAT
     """
     with torch.device(device):
         vae, unet = _architecture(profile.teacher)
-        embeddings = torch.randn(len(build_prompts()), profile.teacher.unet["cross_attention_dim"])
+        embeddings = torch.randn(len(build_prompts()), unet.config.cross_attention_dim)
         return assemble_teacher(profile, vae, unet, embeddings)
 
 
 def student_map_size(profile: Profile) -> int:
     """The teacher's quality-map side: the input side over the VAE's downsampling."""
-    return profile.image_size // 2 ** (len(profile.teacher.vae["block_out_channels"]) - 1)
+    return profile.image_size // 2 ** (len(architecture(profile.teacher)["vae"]["block_out_channels"]) - 1)
 
 
 def build_student(profile: Profile, seed: int, *, imagenet_weights: bool | None = None) -> DPIQAStudent:
