@@ -34,10 +34,10 @@ def test_dag_shows_the_stages(prepared_project):
 
 
 def test_invalid_data_stops_the_pipeline_before_split(project):
-    """Images smaller than the params demand: validate fails and split keeps its old output."""
+    """Images smaller than scoring accepts: validate re-runs on the limit, fails, and split keeps its old output."""
     split_file = project / "data/splits/embedded/seed-0.csv"
     before = split_file.stat().st_mtime_ns
-    edit_params(project, lambda p: p["validate"].update(min_image_side=1000))
+    edit_params(project, lambda p: p["score"].update(min_image_side=1000))
     result = run_in(project, "dvc", "repro", check=False)
     assert result.returncode != 0
     assert "expect_column_values_to_be_between on 'min_side'" in result.stderr
