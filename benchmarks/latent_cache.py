@@ -44,7 +44,7 @@ def tiny_epoch(runs: int) -> dict:
             teacher = build_teacher(params.profile, params.models.prompt_cache, params.base.seed)
             module = TeacherModule(teacher, ranking_weight=0.0, ranking_margin=0.0, lr=recipe.lr, weight_decay=0.0,
                                    milestones=recipe.milestones, lr_gamma=recipe.lr_gamma,
-                                   min_val_prediction_std=params.train.min_val_prediction_std)
+                                   min_val_prediction_std=params.train.min_val_prediction_std, augment="none")
             trainer = L.Trainer(max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
                                 enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0)
             trainer.fit(module, datamodule=datamodule(params, recipe.batch_size, latent_cache=cache))

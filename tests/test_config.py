@@ -27,9 +27,20 @@ def test_a_reversed_folder_range_is_an_error(raw_params):
         Params.model_validate(bad)
 
 
-def test_augmenting_the_teacher_is_an_error(raw_params):
-    bad = deep_update(raw_params, {"train_teacher": {"recipes": {"tiny": {"augment": "dihedral"}}}})
+def test_an_unknown_augmentation_is_an_error(raw_params):
+    bad = deep_update(raw_params, {"train_teacher": {"recipes": {"tiny": {"augment": "mixup"}}}})
     with pytest.raises(ValidationError, match="augment"):
+        Params.model_validate(bad)
+
+
+@pytest.mark.parametrize("adapter_input, message", [
+    ({"gain": None}, "needs an odd window and a gain"),
+    ({"window": 4}, "needs an odd window and a gain"),
+    ({"kind": "pixels"}, "takes no window or gain"),
+])
+def test_adapter_input_settings_must_fit_their_kind(raw_params, adapter_input, message):
+    bad = deep_update(raw_params, {"models": {"profiles": {"tiny": {"teacher": {"image_adapter_input": adapter_input}}}}})
+    with pytest.raises(ValidationError, match=message):
         Params.model_validate(bad)
 
 

@@ -106,3 +106,24 @@ def test_the_unet_denoises_as_many_channels_as_the_vae_encodes(make_params, tmp_
     assert teacher.unet.config.in_channels == 8
     score, _ = teacher(_images(profile))
     assert torch.isfinite(score).all()
+
+
+def test_a_highpass_adapter_input_ignores_brightness_and_pixels_do_not(make_params, tmp_path):
+    from dpiqa.models.profiles import build_teacher
+
+    images = _images(make_params().models.profiles["tiny"]) * 0.5
+    for kind, settings in (("highpass", {"window": 3, "gain": 10.0}), ("pixels", {"window": None, "gain": None})):
+        change = {"models": {"profiles": {"tiny": {"teacher": {"image_adapter_input": {"kind": kind, **settings}}}}}}
+        teacher = build_teacher(make_params(change).models.profiles["tiny"], tmp_path, seed=0)
+        with torch.no_grad():
+            plain, brighter = (teacher.img_adapter(teacher.adapter_input(x))[0] for x in (images, images + 0.3))
+        assert torch.allclose(plain, brighter, atol=1e-5) == (kind == "highpass")
+
+
+def test_the_highpass_of_a_flat_image_is_zero_and_of_detail_is_not():
+    from dpiqa.models.teacher import HighPass
+
+    high_pass = HighPass(window=3, gain=10.0)
+    assert high_pass(torch.full((1, 3, 8, 8), 0.4)).abs().max() < 1e-5
+    checkerboard = (torch.arange(8)[:, None] + torch.arange(8)[None, :]) % 2
+    assert high_pass(checkerboard.float().expand(1, 3, 8, 8)).abs().min() > 1

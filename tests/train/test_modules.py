@@ -5,7 +5,8 @@ from types import SimpleNamespace
 
 from dpiqa.train.modules import StudentModule, TeacherModule, dihedral, pairwise_margin_ranking_loss
 
-OPTIM = {"lr": 1e-3, "weight_decay": 0.0, "milestones": [2], "lr_gamma": 0.5, "min_val_prediction_std": 1e-3}
+OPTIM = {"lr": 1e-3, "weight_decay": 0.0, "milestones": [2], "lr_gamma": 0.5, "min_val_prediction_std": 1e-3,
+         "augment": "none"}
 
 
 def test_ranking_loss_is_zero_for_correctly_ordered_scores_beyond_the_margin():
@@ -40,7 +41,7 @@ def test_teacher_loss_is_mse_unless_ranking_is_switched_on(tiny_teacher, tiny_pr
 def test_student_loss_weights_the_map_term(tiny_student, tiny_profile):
     batch = _batch(tiny_profile)
     score, quality_map = torch.zeros(4), torch.zeros_like(batch["teacher_map"])
-    losses = StudentModule(tiny_student, map_weight=3.0, augment="none", **OPTIM).loss(batch, score, quality_map)
+    losses = StudentModule(tiny_student, map_weight=3.0, **OPTIM).loss(batch, score, quality_map)
     expected = (batch["mos"] ** 2).mean() + 3.0 * (batch["teacher_map"] ** 2).mean()
     assert losses["loss"] == pytest.approx(float(expected))
 
@@ -91,7 +92,7 @@ def test_the_teacher_module_trains_and_validates_in_process(tiny_teacher, tiny_p
 
 @pytest.mark.parametrize("augment", ["none", "dihedral"])
 def test_the_student_module_trains_and_validates_in_process(tiny_student, tiny_profile, augment):
-    module = StudentModule(tiny_student, map_weight=1.0, augment=augment, **OPTIM)
+    module = StudentModule(tiny_student, map_weight=1.0, **{**OPTIM, "augment": augment})
     metrics = _fast_dev_run(module, _rows(_batch(tiny_profile)))
     assert {"train/loss", "train/mse", "train/map_mse", "val/srcc", "val/plcc"} <= set(metrics)
     assert torch.isfinite(metrics["train/map_mse"])
@@ -110,9 +111,27 @@ def test_dihedral_moves_each_image_and_its_map_together():
 
 
 def test_the_student_augments_training_batches_only(tiny_student, tiny_profile):
-    module = StudentModule(tiny_student, map_weight=1.0, augment="dihedral", **OPTIM)
+    module = StudentModule(tiny_student, map_weight=1.0, **{**OPTIM, "augment": "dihedral"})
     batch = _batch(tiny_profile, n=16)
     module.trainer = SimpleNamespace(training=False)
     assert module.on_after_batch_transfer(batch, 0) is batch
     module.trainer = SimpleNamespace(training=True)
     assert not torch.equal(module.on_after_batch_transfer(batch, 0)["image"], batch["image"])
+
+
+def test_an_augmented_teacher_batch_drops_its_cached_posterior(tiny_teacher, tiny_profile):
+    module = TeacherModule(tiny_teacher, ranking_weight=0.0, ranking_margin=0.0, **{**OPTIM, "augment": "dihedral"})
+    batch = {**_batch(tiny_profile, n=16), "latent_mean": torch.rand(16, 4, 16, 16), "latent_std": torch.rand(16, 4, 16, 16)}
+    module.trainer = SimpleNamespace(training=False)
+    assert module.on_after_batch_transfer(batch, 0) is batch  # validation reads the cache
+    module.trainer = SimpleNamespace(training=True)
+    augmented = module.on_after_batch_transfer(batch, 0)
+    assert "latent_mean" not in augmented and "latent_std" not in augmented
+    assert not torch.equal(augmented["image"], batch["image"])
+    score, _ = module.predict_batch(augmented)  # encoded by the VAE instead
+    assert score.shape == (16,)
+
+
+def test_an_unknown_augmentation_is_an_error(tiny_student):
+    with pytest.raises(ValueError, match="augment"):
+        StudentModule(tiny_student, map_weight=1.0, **{**OPTIM, "augment": "mixup"})

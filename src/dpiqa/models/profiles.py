@@ -14,10 +14,11 @@ from pathlib import Path
 
 import huggingface_hub
 import torch
+from torch import nn
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextModelWithProjection, CLIPTokenizer
 
-from dpiqa.config import Profile, TeacherConfig
+from dpiqa.config import AdapterInputConfig, Profile, TeacherConfig
 from dpiqa.errors import DPIQAError
 from dpiqa.models.prompts import (
     PromptCacheKey,
@@ -28,7 +29,7 @@ from dpiqa.models.prompts import (
     tiny_text_encoder,
 )
 from dpiqa.models.student import DPIQAStudent, torchvision_backbone
-from dpiqa.models.teacher import DPIQATeacher
+from dpiqa.models.teacher import DPIQATeacher, HighPass
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +147,10 @@ def prompt_embeddings(teacher: TeacherConfig, cache_dir: Path, seed: int) -> tor
     return cached_prompt_embeddings(key, cache_dir, compute)
 
 
+def _adapter_input(config: AdapterInputConfig) -> nn.Module:
+    return HighPass(config.window, config.gain) if config.kind == "highpass" else nn.Identity()
+
+
 def assemble_teacher(profile: Profile, vae, unet, embeddings: torch.Tensor) -> DPIQATeacher:
     teacher = profile.teacher
     return DPIQATeacher(
@@ -158,6 +163,7 @@ def assemble_teacher(profile: Profile, vae, unet, embeddings: torch.Tensor) -> D
         latent=teacher.latent,
         gamma_init=teacher.text_adapter_gamma_init,
         adapter_res_blocks=teacher.adapter_res_blocks,
+        adapter_input=_adapter_input(teacher.image_adapter_input),
         qfd=teacher.qfd.model_dump(),
     )
 

@@ -135,6 +135,22 @@ class QualityFeatureDecoder(nn.Module):
         return self.fc3(hidden).squeeze(-1), quality_map
 
 
+class HighPass(nn.Module):
+    """The image minus its local mean (a `window`-pixel box, reflected at the border), times `gain`:
+    the detail where blur, noise and compression show, at a scale a randomly initialised
+    convolution picks up."""
+
+    def __init__(self, window: int, gain: float):
+        super().__init__()
+        if window < 3 or window % 2 == 0:
+            raise ValueError(f"the high-pass window must be odd and at least 3, got {window}")
+        self.window, self.gain = window, gain
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        padded = F.pad(images, (self.window // 2,) * 4, mode="reflect")
+        return (images - F.avg_pool2d(padded, self.window, stride=1)) * self.gain
+
+
 class _UpBlocksDone(Exception):
     """Stops the U-Net after its last up block: conv_out's result would be thrown away."""
 
@@ -158,6 +174,7 @@ class DPIQATeacher(nn.Module):
         gamma_init: float,
         adapter_res_blocks: int,
         qfd: dict,
+        adapter_input: nn.Module | None = None,
     ):
         super().__init__()
         if vae_input_range not in ("unit", "symmetric"):
@@ -188,6 +205,7 @@ class DPIQATeacher(nn.Module):
                 f"image_size {image_size} must be a multiple of "
                 f"{self.vae_scale * 2 ** (len(channels) - 1)} (VAE x U-Net downsampling)"
             )
+        self.adapter_input = adapter_input or nn.Identity()  # no weights: checkpoints load as before
         self.img_adapter = FullAdapter(
             in_channels=3,
             channels=channels,
@@ -232,7 +250,7 @@ class DPIQATeacher(nn.Module):
 
     def up_block_features(self, latents: torch.Tensor, images: torch.Tensor) -> list[torch.Tensor]:
         """The outputs of the U-Net's up blocks, coarsest first."""
-        residuals = self.img_adapter(images)
+        residuals = self.img_adapter(self.adapter_input(images))
         timestep = torch.full((latents.shape[0],), self.timestep, device=latents.device)
         self._up_features = []
         try:

@@ -48,7 +48,8 @@ NO_RANKING = -1.0
 
 
 class IQAModule(L.LightningModule, ABC):
-    """Shared training logic: one model_step for every split, Adam + MultiStepLR, SRCC/PLCC.
+    """Shared training logic: one model_step for every split, Adam + MultiStepLR, SRCC/PLCC,
+    dihedral augmentation of training batches (`augment`).
 
     An epoch whose validation predictions spread less than `min_val_prediction_std` is scored
     NO_RANKING: SRCC over near-constant predictions ranks float rounding noise, and a collapsed
@@ -64,13 +65,26 @@ class IQAModule(L.LightningModule, ABC):
         milestones: list[int],
         lr_gamma: float,
         min_val_prediction_std: float,
+        augment: str,
     ):
         super().__init__()
+        if augment not in ("none", "dihedral"):
+            raise ValueError(f"augment must be 'none' or 'dihedral', got {augment!r}")
         self.model = model
+        self.augment = augment
         self.lr, self.weight_decay = lr, weight_decay
         self.milestones, self.lr_gamma = milestones, lr_gamma
         self.min_val_prediction_std = min_val_prediction_std
         self.val_metrics = _correlations().clone(prefix="val/")
+
+    AUGMENTED: tuple[str, ...] = ("image",)  # batch tensors that flip and rotate together
+    INVALIDATED_BY_AUGMENTATION: tuple[str, ...] = ()  # batch tensors an augmented image no longer matches
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        if self.augment == "dihedral" and self.trainer.training:
+            kept = {key: value for key, value in batch.items() if key not in self.INVALIDATED_BY_AUGMENTATION}
+            return dihedral(kept, self.AUGMENTED)
+        return batch
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.model(images)
@@ -120,8 +134,10 @@ class IQAModule(L.LightningModule, ABC):
 class TeacherModule(IQAModule):
     """MSE on MOS, plus an optional margin-ranking term (off by default, as the authors ran it)."""
 
-    def __init__(self, model: nn.Module, *, ranking_weight: float, ranking_margin: float, **optim):
-        super().__init__(model, **optim)
+    INVALIDATED_BY_AUGMENTATION = ("latent_mean", "latent_std")  # the VAE encodes the augmented image
+
+    def __init__(self, model: nn.Module, *, ranking_weight: float, ranking_margin: float, **settings):
+        super().__init__(model, **settings)
         self.ranking_weight, self.ranking_margin = ranking_weight, ranking_margin
 
     def predict_batch(self, batch):
@@ -145,14 +161,11 @@ class StudentModule(IQAModule):
     The frozen teacher's maps are precomputed (teacher_targets stage) and arrive in the batch.
     """
 
-    def __init__(self, model: nn.Module, *, map_weight: float, augment: str, **optim):
-        super().__init__(model, **optim)
-        self.map_weight, self.augment = map_weight, augment
+    AUGMENTED = ("image", "teacher_map")
 
-    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
-        if self.augment == "dihedral" and self.trainer.training:
-            return dihedral(batch, ("image", "teacher_map"))
-        return batch
+    def __init__(self, model: nn.Module, *, map_weight: float, **settings):
+        super().__init__(model, **settings)
+        self.map_weight = map_weight
 
     def loss(self, batch, score, quality_map):
         losses = {

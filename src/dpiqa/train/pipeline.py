@@ -54,9 +54,10 @@ def _fingerprint(params: Params, stage: str, inputs: list[Path]) -> dict:
 
 
 def _module_settings(recipe: Recipe, train: TrainParams) -> dict:
-    """The LightningModule's optimiser schedule and its collapse guard."""
+    """The LightningModule's optimiser schedule, augmentation and collapse guard."""
     return {"lr": recipe.lr, "weight_decay": recipe.weight_decay, "milestones": recipe.milestones,
-            "lr_gamma": recipe.lr_gamma, "min_val_prediction_std": train.min_val_prediction_std}
+            "lr_gamma": recipe.lr_gamma, "min_val_prediction_std": train.min_val_prediction_std,
+            "augment": recipe.augment}
 
 
 def _train(
@@ -177,7 +178,7 @@ def distill_student(params: Params, tracker: StageTracker) -> None:
     recipe = config.recipes[params.base.profile]
     student = build_student(params.profile, params.base.seed)
     module = StudentModule(
-        student, map_weight=recipe.map_loss_weight, augment=recipe.augment, **_module_settings(recipe, params.train)
+        student, map_weight=recipe.map_loss_weight, **_module_settings(recipe, params.train)
     )
     targets = params.teacher_targets.out
     data = datamodule(params, recipe.batch_size, teacher_targets=targets)
