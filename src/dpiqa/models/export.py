@@ -42,13 +42,19 @@ def export_onnx(student: DPIQAStudent, path: Path, image_size: int) -> None:
                       external_data=False, verbose=False)  # one file: B7 (324 MB) is far below protobuf's 2 GB
 
 
+def _portable_config(config) -> dict:
+    """A diffusers config without its private bookkeeping (`_use_default_values` is a list made from
+    a set: its order changes from process to process, and with it the file's hash)."""
+    return {key: value for key, value in config.items() if not key.startswith("_")}
+
+
 def save_model(model: DPIQATeacher | DPIQAStudent, directory: Path, profile: Profile, **info) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     kind = "teacher" if isinstance(model, DPIQATeacher) else "student"
     record = {"kind": kind, "profile": profile.model_dump(mode="json"), **info}
     if kind == "teacher":
-        record["unet_config"] = dict(model.unet.config)
-        record["vae_config"] = dict(model.vae.config)
+        record["unet_config"] = _portable_config(model.unet.config)
+        record["vae_config"] = _portable_config(model.vae.config)
         save_file({"embeddings": model.prompt_embeddings.contiguous()}, directory / PROMPTS)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     save_file(state, directory / WEIGHTS)
