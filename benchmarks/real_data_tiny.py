@@ -17,14 +17,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 from scipy.stats import pearsonr, spearmanr
 
-from dpiqa.config import Params
+from dpiqa.config import Params, read_settings
 from dpiqa.data import datasets
 from dpiqa.evaluate.baseline import CNNIQAConfig, predict_cnniqa, train_cnniqa
 from dpiqa.evaluate.predict import predict
-from dpiqa.models.export import load_model
+from dpiqa.models.export import load_pretrained
 from dpiqa.timing import cpu_name
 from dpiqa.tracking.runs import StageTracker
 from dpiqa.train import pipeline
@@ -37,7 +36,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/dpiqa-real-data"))
     parser.add_argument("--out", type=Path, help="also write the results here (e.g. reports/benchmarks/...)")
     args = parser.parse_args()
-    raw = yaml.safe_load(Path("params.yaml").read_text())
+    raw = read_settings()
     key, work = args.dataset, args.work
     raw["base"]["dataset"] = key
     raw["data"]["datasets"] = raw["evaluate"]["datasets"] = [key]
@@ -64,12 +63,12 @@ def main() -> None:
     result = {"dataset": key, "cpu": cpu_name(), "test_images": len(test),
               "teacher_train_s": teacher_s, "wall_s": None}
     for kind, out in (("teacher", params.train_teacher.out), ("student", params.distill_student.out)):
-        model, info = load_model(out)
+        model, config = load_pretrained(out)
         scored = predict(model, test, params.evaluate.batch_size)
         result[kind] = {
             "test_srcc": float(spearmanr(scored["prediction"], scored["mos"]).statistic),
             "test_plcc": float(pearsonr(scored["prediction"], scored["mos"]).statistic),
-            "best_val_srcc": info["best_val_srcc"],
+            "best_val_srcc": config["training"]["best_val_srcc"],
         }
     result["cnniqa"] = cnniqa_floor(data, test, teacher_s, params.base.seed)
     result["wall_s"] = time.time() - start

@@ -33,7 +33,7 @@ from scipy.stats import spearmanr
 
 from dpiqa.config import load_params
 from dpiqa.data.images import model_input, to_rgb
-from dpiqa.models.export import save_model
+from dpiqa.models.export import save_pretrained
 from dpiqa.models.profiles import build_student
 from dpiqa.scoring import IMAGE_SUFFIXES, cpu_has_native_bf16
 
@@ -102,7 +102,8 @@ def main() -> None:
         tmp = Path(tmp)
         described = make_images(tmp / "images", args.count, args.images)
         student = calibrate(build_student(profile, seed=0, imagenet_weights=False), tmp / "images", args.count)
-        save_model(student, tmp / "student", profile, profile_name="sd15", dataset="benchmark", mos_range=[0, 100], seed=0)
+        save_pretrained(student, tmp / "student", image_size=profile.image_size,
+                        training={"profile": "sd15", "dataset": "benchmark", "mos_range": [0, 100], "seed": 0})
         result = {"images": described, "side": SIDE, "runs": args.runs, "native_bf16": cpu_has_native_bf16(),
                   "batch_size": load_params().score.batch_size, "engines": {}}
         scores = {}

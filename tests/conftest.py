@@ -1,4 +1,5 @@
-"""Shared fixtures: the real params.yaml shrunk to tmp paths, and a local HTTP server."""
+"""Shared fixtures: the real params.yaml (with its workspace.yaml) shrunk to tmp paths, and a local
+HTTP server."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-import yaml
 
-from dpiqa.config import Params
+from dpiqa.config import Params, read_settings
 from dpiqa.models.profiles import build_student, build_teacher
 
 from .projects import REPO, prepared_project, project, project_after_repro, trained  # noqa: F401  (shared fixtures)
@@ -30,6 +30,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+def scoring_config(profile, dataset: str = "test") -> dict:
+    """What a Scorer reads of a model's config.json: its input size and the MOS scale (0-100)."""
+    return {"preprocessing": {"image_size": profile.image_size}, "training": {"dataset": dataset, "mos_range": [0, 100]}}
+
+
+def save_model_folder(model, directory: Path, profile) -> Path:
+    """`model` saved as a trained folder would be, as if trained on the embedded set (0-100)."""
+    from dpiqa.models.export import save_pretrained
+
+    save_pretrained(model, directory, image_size=profile.image_size,
+                    training={"dataset": "embedded", "mos_range": [0, 100], "profile": "tiny", "seed": 0})
+    return directory
+
+
 def deep_update(base: dict, overrides: dict) -> dict:
     merged = copy.deepcopy(base)
     for key, value in overrides.items():
@@ -42,7 +56,7 @@ def deep_update(base: dict, overrides: dict) -> dict:
 
 @pytest.fixture(scope="session")
 def raw_params() -> dict:
-    return yaml.safe_load((REPO / "params.yaml").read_text())
+    return read_settings(REPO / "params.yaml")
 
 
 @pytest.fixture
@@ -157,7 +171,6 @@ def make_scorer(make_params):
     from dpiqa.scoring import Scorer
 
     def make(model, profile, **overrides) -> Scorer:
-        info = {"profile": {"image_size": profile.image_size}, "mos_range": [0, 100], "dataset": "test"}
-        return Scorer(model, info, make_params({"score": overrides}).score)
+        return Scorer(model, scoring_config(profile), make_params({"score": overrides}).score)
 
     return make

@@ -35,8 +35,9 @@ def run_in(project: Path, *command: str, check: bool = True, extra_env: dict[str
     return result
 
 
-def edit_params(project: Path, edit: Callable[[dict], None]) -> None:
-    path = project / "params.yaml"
+def edit_params(project: Path, edit: Callable[[dict], None], file: str = "params.yaml") -> None:
+    """Edit a project's params.yaml (or, with file="workspace.yaml", its paths and machine settings)."""
+    path = project / file
     params = yaml.safe_load(path.read_text())
     edit(params)
     path.write_text(yaml.safe_dump(params, sort_keys=False))
@@ -47,7 +48,6 @@ def _shrink(params: dict) -> None:
     embedded["photos"] = PHOTOS
     embedded["distortions"] = {k: embedded["distortions"][k] for k in DISTORTIONS}
     embedded["tiles_per_side"] = 1
-    params["runtime"]["num_workers"] = 0
     for stage in ("train_teacher", "distill_student"):
         params[stage]["recipes"]["tiny"]["epochs"] = EPOCHS
 
@@ -55,12 +55,13 @@ def _shrink(params: dict) -> None:
 def new_project(root: Path) -> Path:
     """The pipeline files, shrunk, in a fresh git + DVC project: nothing run yet."""
     root.mkdir(parents=True, exist_ok=True)
-    for name in ("dvc.yaml", "params.yaml", ".dvcignore"):
+    for name in ("dvc.yaml", "params.yaml", "workspace.yaml", ".dvcignore"):
         shutil.copy(REPO / name, root / name)
     ignore = shutil.ignore_patterns("tmp", "cache", "__pycache__")
     for folder in ("stages", "src", ".dvc"):
         shutil.copytree(REPO / folder, root / folder, ignore=ignore)
     edit_params(root, _shrink)
+    edit_params(root, lambda workspace: workspace["runtime"].update(num_workers=0), "workspace.yaml")
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
     return root
 

@@ -1,4 +1,5 @@
 import logging
+import shutil
 
 import pytest
 
@@ -6,6 +7,7 @@ from dpiqa.cli import main, with_overrides
 from dpiqa.errors import USER_ERROR_EXIT, DPIQAError
 from dpiqa.runtime import run
 
+from .projects import REPO
 from .strict import strict_loads
 
 
@@ -57,13 +59,14 @@ def test_an_invalid_option_is_refused_not_dropped(make_params):
         with_overrides(settings, batch_size=0)
 
 
-def test_invalid_params_name_the_field(tmp_path, raw_params, capsys):
+def test_invalid_params_name_the_field(tmp_path, capsys):
     import yaml
 
     from .conftest import deep_update
 
-    typo = deep_update(raw_params, {"split": {"test_fractoin": 0.3}})
+    typo = deep_update(yaml.safe_load((REPO / "params.yaml").read_text()), {"split": {"test_fractoin": 0.3}})
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(typo))
+    shutil.copy(REPO / "workspace.yaml", tmp_path)
     with pytest.raises(SystemExit) as exit_:
         main(["promote", "dpiqa-student", "--params", str(tmp_path / "params.yaml")])
     assert exit_.value.code == USER_ERROR_EXIT and "test_fractoin" in capsys.readouterr().err
@@ -87,11 +90,10 @@ def test_the_cli_starts_without_heavy_imports():
 
 
 def test_scoring_with_a_local_onnx_student_never_imports_torch(tmp_path, tiny_student, tiny_profile):
-    from dpiqa.models.export import save_model
-
+    from .conftest import save_model_folder
     from .data.conftest import write_image
 
-    save_model(tiny_student, tmp_path / "student", tiny_profile, dataset="embedded", mos_range=[0, 100])
+    save_model_folder(tiny_student, tmp_path / "student", tiny_profile)
     images = [str(write_image(tmp_path / f"{i}.png", seed=i)) for i in range(2)]
     out = tmp_path / "scores.json"
     code = (f"from dpiqa.cli import main\ntry:\n    main(['score', *{images!r}, '--model', {str(tmp_path / 'student')!r},"

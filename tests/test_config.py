@@ -1,8 +1,12 @@
+import shutil
+
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from dpiqa.config import Params, load_params
 from dpiqa.data.cards import cards
+from dpiqa.errors import DPIQAError
 
 from .conftest import REPO, deep_update
 
@@ -10,6 +14,36 @@ from .conftest import REPO, deep_update
 def test_the_committed_params_load():
     params = load_params(REPO / "params.yaml")
     assert params.base.dataset in params.data.datasets
+
+
+def test_paths_and_machine_settings_come_from_workspace_yaml():
+    params = load_params(REPO / "params.yaml")
+    workspace = yaml.safe_load((REPO / "workspace.yaml").read_text())
+    assert str(params.train_teacher.out) == workspace["train_teacher"]["out"]
+    assert params.runtime.num_workers == workspace["runtime"]["num_workers"]
+    assert "out" not in yaml.safe_load((REPO / "params.yaml").read_text())["train_teacher"]
+
+
+def test_a_key_in_both_files_or_a_missing_workspace_is_a_user_error(tmp_path):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["runtime"] = {"num_workers": 0}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(DPIQAError, match="workspace.yaml"):
+        load_params(tmp_path / "params.yaml")
+    shutil.copy(REPO / "workspace.yaml", tmp_path)
+    with pytest.raises(DPIQAError, match="runtime.num_workers is set in both"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_train_recipe_is_shared_by_every_recipe_unless_one_overrides_it(raw_params):
+    shared = raw_params["train"]["recipe"]
+    params = Params.model_validate(deep_update(raw_params, {
+        "train": {"recipe": {**shared, "weight_decay": 0.01}},
+        "distill_student": {"recipes": {"tiny": {"weight_decay": 0.5}}},
+    }))
+    assert params.train_teacher.recipes["tiny"].weight_decay == params.train_teacher.recipes["sd15"].weight_decay == 0.01
+    assert params.distill_student.recipes["tiny"].weight_decay == 0.5
+    assert params.distill_student.recipes["sd15"].lr_gamma == shared["lr_gamma"]
 
 
 def test_every_card_has_a_source_section_and_vice_versa(raw_params):

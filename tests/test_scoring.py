@@ -6,6 +6,7 @@ from PIL import Image
 from dpiqa.errors import DPIQAError
 from dpiqa.scoring import find_images
 
+from .conftest import save_model_folder, scoring_config
 from .data.conftest import write_image
 
 
@@ -115,19 +116,18 @@ def test_onnx_runtime_scores_as_pytorch_does(tmp_path, make_params, calibrated_s
     import numpy as np
     from scipy.stats import spearmanr
 
-    from dpiqa.models.export import load_model, save_model
+    from dpiqa.models.export import load_pretrained
     from dpiqa.models.folder import onnx_graph
     from dpiqa.scoring import Scorer
 
     from .data.conftest import distorted_photos
 
-    save_model(calibrated_student, tmp_path / "student", tiny_profile, dataset="embedded", mos_range=[0, 100])
-    model, info = load_model(tmp_path / "student")
+    model, config = load_pretrained(save_model_folder(calibrated_student, tmp_path / "student", tiny_profile))
     paths = [str(p) for p in distorted_photos(tmp_path / "images", count=24)]
     settings = make_params().score
-    onnx = Scorer(model, info, settings, onnx_graph(tmp_path / "student"))
+    onnx = Scorer(model, config, settings, onnx_graph(tmp_path / "student"))
     assert onnx.engine == "onnxruntime" and onnx.description == "ONNX Runtime fp32"
-    exact = Scorer(model, info, make_params({"score": {"engine": "torch", "precision": "fp32"}}).score)
+    exact = Scorer(model, config, make_params({"score": {"engine": "torch", "precision": "fp32"}}).score)
     onnx_scores, exact_scores = ([r.score for r in s.score(paths)] for s in (onnx, exact))
     assert onnx_scores == pytest.approx(exact_scores, rel=1e-3, abs=1e-4)  # fp32 both; ORT fuses operations
     assert np.std(exact_scores) > 1e-3  # a spread of scores, so the ranking check below means something
@@ -137,6 +137,5 @@ def test_onnx_runtime_scores_as_pytorch_does(tmp_path, make_params, calibrated_s
 def test_the_onnx_engine_needs_a_graph(make_params, tiny_student, tiny_profile):
     from dpiqa.scoring import Scorer
 
-    info = {"profile": {"image_size": tiny_profile.image_size}, "mos_range": [0, 100]}
     with pytest.raises(DPIQAError, match="no ONNX graph"):
-        Scorer(tiny_student, info, make_params({"score": {"engine": "onnxruntime"}}).score)
+        Scorer(tiny_student, scoring_config(tiny_profile), make_params({"score": {"engine": "onnxruntime"}}).score)

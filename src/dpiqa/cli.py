@@ -41,10 +41,10 @@ def load_scorer(args: argparse.Namespace):
     model URI (models:/name@alias, runs:/..., scored with the settings it was registered with);
     --batch-size, --engine and --precision override either."""
     from dpiqa.config import load_params
-    from dpiqa.models.folder import INFO
+    from dpiqa.models.folder import CONFIG
     from dpiqa.scoring import Scorer
 
-    if (Path(args.model) / INFO).is_file():
+    if (Path(args.model) / CONFIG).is_file():
         folder, settings, loaded = Path(args.model), load_params(args.params).score, None
     else:
         import mlflow
@@ -76,7 +76,7 @@ def score(args: argparse.Namespace) -> int:
         raise DPIQAError(f"no images found in {' '.join(args.paths)}")
     results = scorer.score(items, progress=True)
     low, high = scorer.mos_range
-    scale = f"{low:g}-{high:g} ({scorer.info['dataset']})"
+    scale = f"{low:g}-{high:g} ({scorer.config['training']['dataset']})"
     rows = [{"path": r.source, "score": r.score, "score_mos": r.score_mos, "scale": scale, "error": r.error}
             for r in results]
     failed = sum(r.error is not None for r in results)

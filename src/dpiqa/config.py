@@ -1,6 +1,8 @@
-"""Typed view of params.yaml: the one place that knows its shape.
+"""Typed view of params.yaml and workspace.yaml: the one place that knows their shape.
 
-Unknown keys are errors, so a typo in params.yaml fails loudly instead of being ignored.
+params.yaml holds what changes results (DVC tracks it); workspace.yaml, beside it, holds paths
+and machine settings in the same sections (dvc.yaml reads it as `vars`, no stage tracks it).
+Unknown keys are errors, so a typo fails loudly instead of being ignored.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dpiqa.data.cards import cards
 from dpiqa.errors import DPIQAError
 
 PARAMS_FILE = "params.yaml"
+WORKSPACE_FILE = "workspace.yaml"  # always beside the params file
 
 
 class Section(BaseModel):
@@ -368,6 +371,19 @@ class TrackingParams(Section):
     locked_retry_s: float = Field(ge=0)
 
 
+def _with_shared_recipe(raw: dict) -> dict:
+    """`train.recipe` under every recipe of the training stages; a recipe's own values win."""
+    raw = dict(raw)
+    shared = dict(raw.get("train") or {})
+    defaults = shared.pop("recipe", None) or {}
+    raw["train"] = shared
+    for stage in ("train_teacher", "distill_student"):
+        if isinstance(raw.get(stage), dict) and isinstance(raw[stage].get("recipes"), dict):
+            recipes = {profile: {**defaults, **(recipe or {})} for profile, recipe in raw[stage]["recipes"].items()}
+            raw[stage] = {**raw[stage], "recipes": recipes}
+    return raw
+
+
 class Params(Section):
     base: BaseParams
     data: DataParams
@@ -387,6 +403,11 @@ class Params(Section):
     report: ReportParams
     tracking: TrackingParams
     runtime: RuntimeParams
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shared_recipe(cls, raw):
+        return _with_shared_recipe(raw) if isinstance(raw, dict) else raw
 
     @model_validator(mode="after")
     def _datasets_are_prepared(self) -> Params:
@@ -424,12 +445,35 @@ class Params(Section):
         return self.data.sources[key]
 
 
-def load_params(path: str | os.PathLike = PARAMS_FILE) -> Params:
-    """params.yaml, validated: a missing file or an invalid value is a user error naming the field."""
+def _merged(params: dict, workspace: dict, where: str = "") -> dict:
+    merged = dict(params)
+    for key, value in workspace.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value, f"{where}{key}.")
+        elif key in merged:
+            raise DPIQAError(f"{where}{key} is set in both {PARAMS_FILE} and {WORKSPACE_FILE}: keep one")
+        else:
+            merged[key] = value
+    return merged
+
+
+def _yaml(path: Path, role: str) -> dict:
     try:
-        with open(path, encoding="utf-8") as handle:
-            return Params.model_validate(yaml.safe_load(handle))
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError as error:
-        raise DPIQAError(f"no params file at {path}: run from the project root or pass --params") from error
+        raise DPIQAError(f"no {role} at {path}: run from the project root or pass --params") from error
+
+
+def read_settings(path: str | os.PathLike = PARAMS_FILE) -> dict:
+    """params.yaml with the workspace.yaml beside it merged in: the raw input of `Params`."""
+    path = Path(path)
+    return _merged(_yaml(path, "params file"), _yaml(path.with_name(WORKSPACE_FILE), "workspace file"))
+
+
+def load_params(path: str | os.PathLike = PARAMS_FILE) -> Params:
+    """params.yaml + workspace.yaml, validated: a missing file or an invalid value is a user error
+    naming the field."""
+    try:
+        return Params.model_validate(read_settings(path))
     except ValidationError as error:
-        raise DPIQAError(f"{path} is invalid:\n{error}") from error
+        raise DPIQAError(f"{path} (with its {WORKSPACE_FILE}) is invalid:\n{error}") from error

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from dpiqa.config import ScoreParams
 from dpiqa.data.images import model_input, to_rgb
 from dpiqa.errors import DPIQAError
-from dpiqa.models.folder import ONNX_INPUT, onnx_graph, read_info
+from dpiqa.models.folder import ONNX_INPUT, onnx_graph, read_config
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 MAX_PATH_LENGTH = 4096  # longer inputs are base64 data, not file paths
@@ -154,9 +154,9 @@ class Scorer:
     PyTorch. `from_folder` loads no torch model when ONNX Runtime scores.
     """
 
-    def __init__(self, model, info: dict, settings: ScoreParams, onnx_path: Path | None = None):
-        self.info, self.mos_range, self.settings = info, info["mos_range"], settings
-        self.image_size = info["profile"]["image_size"]
+    def __init__(self, model, config: dict, settings: ScoreParams, onnx_path: Path | None = None):
+        self.config, self.mos_range, self.settings = config, config["training"]["mos_range"], settings
+        self.image_size = config["preprocessing"]["image_size"]
         self.onnx_path = onnx_path if onnx_path is not None and Path(onnx_path).is_file() else None
         if settings.engine == "onnxruntime" and self.onnx_path is None:
             raise DPIQAError("score.engine is onnxruntime but this model has no ONNX graph (teachers have none)")
@@ -168,13 +168,13 @@ class Scorer:
     @classmethod
     def from_folder(cls, folder: Path, settings: ScoreParams) -> Scorer:
         """A saved model folder: read as ONNX alone where that engine is chosen, else as PyTorch."""
-        info, graph = read_info(folder), onnx_graph(folder)
+        config, graph = read_config(folder), onnx_graph(folder)
         if graph is not None and settings.engine != "torch":
-            return cls(None, info, settings, graph)
-        from dpiqa.models.export import load_model
+            return cls(None, config, settings, graph)
+        from dpiqa.models.export import load_pretrained
 
-        model, info = load_model(folder)
-        return cls(model, info, settings, graph)
+        model, config = load_pretrained(folder)
+        return cls(model, config, settings, graph)
 
     def scores(self, images: np.ndarray) -> np.ndarray:
         """Scores on [0, 1] of a batch of model inputs (N, 3, H, W float32), with this scorer's engine."""

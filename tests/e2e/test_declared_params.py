@@ -1,6 +1,6 @@
 """Every DVC stage declares what it reads: the params each stage read at run time (traced in the
 real `dvc repro` of the trained project, tests/params_trace) against dvc.yaml, with no second
-list kept by hand."""
+list kept by hand. What workspace.yaml sets (paths, machine settings) is untracked by design."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ import re
 from pathlib import Path
 
 import yaml
+
+from dpiqa.config import WORKSPACE_FILE, read_settings
+from dpiqa.tracking.runs import flatten
 
 from ..projects import PARAMS_TRACE
 
@@ -40,7 +43,7 @@ def declared(project: Path) -> dict[str, set[str]]:
     """Stage name -> the params it may read: its `params` entries, and every param its command,
     dependencies and outputs are templated from (a path DVC already tracks as a dependency)."""
     pipeline = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
-    params = yaml.safe_load((project / "params.yaml").read_text())
+    params = read_settings(project / "params.yaml")
     stages = {}
     for name, stage in pipeline.items():
         if "foreach" in stage:
@@ -56,17 +59,25 @@ def declared(project: Path) -> dict[str, set[str]]:
     return stages
 
 
-def untracked_sections(project: Path) -> set[str]:
-    """Top-level params sections no stage declares (tracking, serve, promote): operational by
-    design, read by stages without being inputs of their outputs."""
+def untracked(project: Path) -> set[str]:
+    """What no stage declares by design: every key workspace.yaml sets (paths, workers, tracking),
+    and the params.yaml sections no stage declares (promote: read by `dpiqa promote` only)."""
     params = yaml.safe_load((project / "params.yaml").read_text())
     every_declared = {entry.split(".")[0] for entries in declared(project).values() for entry in entries}
-    return set(params) - every_declared
+    workspace = _keys(yaml.safe_load((project / WORKSPACE_FILE).read_text())) - _keys(params)
+    return (set(params) - every_declared) | workspace
+
+
+def _keys(tree: dict) -> set[str]:
+    """Every dotted key of a nested mapping, sections and leaves."""
+    return {".".join(parts[:depth]) for parts in map(lambda key: key.split("."), flatten(tree))
+            for depth in range(1, len(parts) + 1)}
 
 
 def test_every_stage_declares_every_param_it_reads(trained):
-    operational = untracked_sections(trained)
-    assert "tracking" in operational and "train" not in operational
+    operational = untracked(trained)
+    assert {"promote", "tracking.experiment", "train_teacher.out"} <= operational
+    assert "train" not in operational and "train_teacher.recipes" not in operational
     allowed = {stage: entries | operational for stage, entries in declared(trained).items()}
     traces = {path.stem: json.loads(path.read_text()) for path in (trained / PARAMS_TRACE).glob("*.json")}
     assert set(traces) == set(allowed), "every stage ran once under the tracer"

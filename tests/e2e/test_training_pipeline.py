@@ -19,8 +19,11 @@ def _client(project) -> MlflowClient:
 def test_repro_trains_teacher_and_student_and_writes_metrics(trained):
     for kind in ("teacher", "student"):
         assert (trained / f"models/{kind}/model.safetensors").is_file()
-        info = json.loads((trained / f"models/{kind}/model.json").read_text())
-        assert info["kind"] == kind and info["dataset"] == "embedded" and info["mos_range"] == [0, 100]
+        config = json.loads((trained / f"models/{kind}/config.json").read_text())
+        assert config["_class_name"] == f"DPIQA{kind.title()}"
+        training = config["training"]
+        assert training["dataset"] == "embedded" and training["mos_range"] == [0, 100]
+        assert training["recipe"]["epochs"] == EPOCHS and training["profile"] == "tiny"
         curve = pd.read_csv(trained / f"reports/train/{kind}_curve.csv")
         assert list(curve["epoch"]) == list(range(EPOCHS)) and curve["val_srcc"].notna().all()
         metrics = json.loads((trained / f"reports/train/{kind}.json").read_text())

@@ -8,6 +8,7 @@ from mlflow.pyfunc.scoring_server import predictions_to_json
 
 from dpiqa.registry.pyfunc import DPIQAPyfunc
 
+from ..conftest import save_model_folder
 from ..data.conftest import write_image
 from ..strict import strict_loads
 
@@ -29,7 +30,6 @@ def test_scoring_from_the_registry_loads_no_torch(make_params, tiny_student, tin
     """`dpiqa score --model models:/...` of a registered student: MLflow, ONNX Runtime, no torch."""
     import mlflow
 
-    from dpiqa.models.export import save_model
     from dpiqa.registry.pyfunc import log_pyfunc
 
     from ..test_cli import _modules_after
@@ -38,7 +38,7 @@ def test_scoring_from_the_registry_loads_no_torch(make_params, tiny_student, tin
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)  # MLflow writes artifacts under the working directory
     mlflow.set_tracking_uri(uri)
-    save_model(tiny_student, tmp_path / "student", tiny_profile, dataset="embedded", mos_range=[0, 100])
+    save_model_folder(tiny_student, tmp_path / "student", tiny_profile)
     with mlflow.start_run():
         log_pyfunc(tmp_path / "student", "s", "student", make_params().score)
     image = str(write_image(tmp_path / "a.png", seed=1))

@@ -19,11 +19,10 @@ import pytest
 from dpiqa.data.images import to_rgb
 from dpiqa.data.manifest import build_manifest
 from dpiqa.data.validation import ManifestValidationError, SuiteSpec, validate_manifest
-from dpiqa.models.export import save_model
 from dpiqa.registry.pyfunc import DPIQAPyfunc
 from dpiqa.scoring import ImageError, read_source
 
-from ..conftest import REPO
+from ..conftest import REPO, save_model_folder
 from ..data.conftest import write_image
 from .bad_images import CASES, DECODED, REFUSED
 
@@ -89,8 +88,7 @@ def test_dpiqa_score_reports_every_file_and_exits_1(tiny_student, tiny_profile, 
     for case in CASES:
         case.write(folder)
     write_image(folder / "good.png")
-    save_model(tiny_student, tmp_path / "model", tiny_profile, profile_name="tiny", dataset="embedded",
-               mos_range=[0, 100], seed=0)
+    save_model_folder(tiny_student, tmp_path / "model", tiny_profile)
     dpiqa = os.path.join(os.path.dirname(sys.executable), "dpiqa")
     result = subprocess.run([dpiqa, "score", str(folder), "--model", str(tmp_path / "model"), "--params",
                              str(REPO / "params.yaml"), "--out", str(tmp_path / "scores.csv")],

@@ -63,8 +63,8 @@ def _post(url: str, body: bytes) -> tuple[int, dict]:
 
 def test_dpiqa_serve_binds_localhost_scores_and_refuses_oversized_requests(project_after_repro):
     project = project_after_repro
-    edit_params(project, lambda p: (p["promote"].update(srcc_margin=1.0, teacher_margin=1.0, max_latency_s=100.0),
-                                    p["serve"].update(max_request_bytes=MAX_REQUEST_BYTES)))
+    edit_params(project, lambda p: p["promote"].update(srcc_margin=1.0, teacher_margin=1.0, max_latency_s=100.0))
+    edit_params(project, lambda w: w["serve"].update(max_request_bytes=MAX_REQUEST_BYTES), "workspace.yaml")
     run_in(project, "dpiqa", "promote", "dpiqa-student")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

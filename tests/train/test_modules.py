@@ -1,7 +1,7 @@
+from types import SimpleNamespace
+
 import pytest
 import torch
-
-from types import SimpleNamespace
 
 from dpiqa.train.modules import StudentModule, TeacherModule, dihedral, pairwise_margin_ranking_loss
 

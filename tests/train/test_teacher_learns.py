@@ -3,7 +3,6 @@ adapter input it ranks images by their noise within a few dozen steps."""
 
 import lightning as L
 import numpy as np
-import pytest
 import torch
 from scipy.stats import spearmanr
 from torch.utils.data import DataLoader

@@ -32,6 +32,13 @@ def to_rgb(source, max_pixels: int | None = None) -> Image.Image:
         return upright.convert("RGB")
 
 
+def preprocessing(image_size: int) -> dict:
+    """What `model_input` does, as plain data: saved in every model's config.json."""
+    return {"image_size": image_size, "decode": "RGB, EXIF orientation applied, 16-bit scaled to 8",
+            "resize": "bicubic, antialiased, to image_size x image_size (no crop, no flip)",
+            "range": [0, 1], "layout": "float32 CHW"}
+
+
 def model_input(rgb: Image.Image, image_size: int) -> np.ndarray:
     """The models' input: RGB resized to a square (bicubic, antialiased; no crop, no flip), float32
     CHW in [0, 1]. Pillow resizes in uint8, so nothing overshoots the range."""

@@ -20,7 +20,7 @@ from dpiqa.data.manifest import read_manifest
 from dpiqa.evaluate.figures import scatter, training_curves
 from dpiqa.evaluate.metrics import agreement, bootstrap_intervals
 from dpiqa.evaluate.predict import predict
-from dpiqa.models.export import load_model
+from dpiqa.models.export import load_pretrained
 from dpiqa.models.folder import onnx_graph
 from dpiqa.scoring import Scorer
 from dpiqa.strict_json import dumps_json
@@ -51,14 +51,14 @@ def measure_cost(params: Params, loaded: dict[str, tuple[Path, nn.Module, dict]]
     """Size and CPU latency (where users score): PyTorch fp32, and as `dpiqa score` runs the model
     (params `score`). Kept apart from the quality metrics: timings differ run to run.
 
-    `loaded`: name -> (model folder, model, model.json).
+    `loaded`: name -> (model folder, model, its config.json).
     """
     cost: dict = {}
-    for name, (folder, model, info) in loaded.items():
+    for name, (folder, model, config) in loaded.items():
         size, runs, model = params.profile.image_size, params.evaluate.latency_runs, model.cpu()
         cost[name] = {"parameters": parameter_count(model),
                       "latency_s": latency_per_image(lambda image, model=model: model(torch.from_numpy(image)), size, runs)}
-        scorer = Scorer(model, info, params.score, onnx_graph(folder))  # may convert it to channels_last
+        scorer = Scorer(model, config, params.score, onnx_graph(folder))  # may convert it to channels_last
         cost[name]["latency_scoring_s"] = latency_per_image(scorer.scores, size, runs)
         cost[name]["scoring_engine"] = scorer.description
     cost["ratios"] = {
@@ -123,7 +123,7 @@ def per_distortion(frame: pd.DataFrame, models: tuple[str, ...] = MODELS) -> pd.
 def run_evaluation(params: Params) -> tuple[dict, dict, list[Path]]:
     """Score, summarise and write metrics.json, cost.json, the prediction tables and the figures."""
     folders = {"teacher": params.train_teacher.out, "student": params.distill_student.out}
-    loaded = {name: (folder, *load_model(folder)) for name, folder in folders.items()}
+    loaded = {name: (folder, *load_pretrained(folder)) for name, folder in folders.items()}
     models = {name: model for name, (_, model, _) in loaded.items()}
     tables = score_datasets(params, models)
     summary = summarise(params, tables)

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import huggingface_hub
 import torch
-from torch import nn
 from diffusers import AutoencoderKL, UNet2DConditionModel
 from transformers import CLIPTextModelWithProjection, CLIPTokenizer
 
-from dpiqa.config import AdapterInputConfig, Profile, TeacherConfig
+from dpiqa.config import Profile, TeacherConfig
 from dpiqa.errors import DPIQAError
 from dpiqa.models.prompts import (
     PromptCacheKey,
@@ -28,8 +27,8 @@ from dpiqa.models.prompts import (
     embed_prompts,
     tiny_text_encoder,
 )
-from dpiqa.models.student import DPIQAStudent, torchvision_backbone
-from dpiqa.models.teacher import DPIQATeacher, HighPass
+from dpiqa.models.student import DPIQAStudent
+from dpiqa.models.teacher import DPIQATeacher
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +146,6 @@ def prompt_embeddings(teacher: TeacherConfig, cache_dir: Path, seed: int) -> tor
     return cached_prompt_embeddings(key, cache_dir, compute)
 
 
-def _adapter_input(config: AdapterInputConfig) -> nn.Module:
-    return HighPass(config.window, config.gain) if config.kind == "highpass" else nn.Identity()
-
-
 def assemble_teacher(profile: Profile, vae, unet, embeddings: torch.Tensor) -> DPIQATeacher:
     teacher = profile.teacher
     return DPIQATeacher(
@@ -163,7 +158,7 @@ def assemble_teacher(profile: Profile, vae, unet, embeddings: torch.Tensor) -> D
         latent=teacher.latent,
         gamma_init=teacher.text_adapter_gamma_init,
         adapter_res_blocks=teacher.adapter_res_blocks,
-        adapter_input=_adapter_input(teacher.image_adapter_input),
+        adapter_input=teacher.image_adapter_input.model_dump(exclude_none=True),
         qfd=teacher.qfd.model_dump(),
     )
 
@@ -202,11 +197,10 @@ def build_student(profile: Profile, seed: int, *, imagenet_weights: bool | None 
     use_imagenet = config.imagenet_weights if imagenet_weights is None else imagenet_weights
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        backbone, origin = torchvision_backbone(config.backbone, use_imagenet)
-        log.info("student %s backbone: %s", config.backbone, origin)
         return DPIQAStudent(
-            backbone,
+            config.backbone,
             map_size=student_map_size(profile),
             map_channels=profile.teacher.qfd.map_channels,
             mlp_hidden=config.mlp_hidden,
+            imagenet_weights=use_imagenet,
         )

@@ -49,18 +49,22 @@ class DPIQAStudent(nn.Module):
     """CNN features -> ConvTranspose -> ReLU -> nearest upsample -> MLP -> score.
 
     `forward(images)` takes RGB in [0, 1] and returns (score, quality_map), the map shaped like
-    the teacher's (map_channels x map_size x map_size).
+    the teacher's (map_channels x map_size x map_size). `config` is every constructor setting
+    but `imagenet_weights` (how it started, not what it is): `from_config` rebuilds it.
     """
 
     def __init__(
         self,
-        base_model: nn.Module,
+        backbone: str,
         *,
         map_size: int,
         map_channels: int,
         mlp_hidden: int,
+        imagenet_weights: bool = False,
     ):
         super().__init__()
+        base_model, origin = torchvision_backbone(backbone, imagenet_weights)
+        log.info("student %s backbone: %s", backbone, origin)
         base_model.classifier = nn.Identity()  # only the features are used (and saved)
         self.base_model = base_model
         convolutions = [m for m in base_model.features.modules() if isinstance(m, nn.Conv2d)]
@@ -77,6 +81,12 @@ class DPIQAStudent(nn.Module):
         zero_init_score_layer(self.fc3)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.config = {"backbone": backbone, "map_size": map_size, "map_channels": map_channels, "mlp_hidden": mlp_hidden}
+
+    @classmethod
+    def from_config(cls, config: dict) -> DPIQAStudent:
+        """The architecture `config` describes, with random weights (load a state dict into it)."""
+        return cls(**config)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.base_model.features((images - self.mean) / self.std)

@@ -155,10 +155,27 @@ class _UpBlocksDone(Exception):
     """Stops the U-Net after its last up block: conv_out's result would be thrown away."""
 
 
+def adapter_input_module(adapter_input: dict) -> nn.Module:
+    """What the image adapter reads: the image itself (`pixels`) or its `highpass` detail."""
+    if adapter_input["kind"] == "highpass":
+        return HighPass(adapter_input["window"], adapter_input["gain"])
+    if adapter_input["kind"] == "pixels":
+        return nn.Identity()
+    raise ValueError(f"the image adapter input must be pixels or highpass, got {adapter_input['kind']!r}")
+
+
+def portable_config(config) -> dict:
+    """A diffusers config without its private bookkeeping (`_use_default_values` is a list made from
+    a set: its order changes from process to process, and with it a saved file's hash)."""
+    return {key: value for key, value in config.items() if not key.startswith("_")}
+
+
 class DPIQATeacher(nn.Module):
     """VAE encoder (frozen) -> U-Net at a fixed timestep, prompted and adapted -> QFD.
 
     `forward(images)` takes RGB in [0, 1] at the profile's size and returns (score, quality_map).
+    `config` is every constructor setting as plain data (the U-Net's and VAE's diffusers configs
+    included): `from_config` rebuilds the architecture from it, as diffusers' models do.
     """
 
     def __init__(
@@ -174,7 +191,7 @@ class DPIQATeacher(nn.Module):
         gamma_init: float,
         adapter_res_blocks: int,
         qfd: dict,
-        adapter_input: nn.Module | None = None,
+        adapter_input: dict,
     ):
         super().__init__()
         if vae_input_range not in ("unit", "symmetric"):
@@ -205,7 +222,7 @@ class DPIQATeacher(nn.Module):
                 f"image_size {image_size} must be a multiple of "
                 f"{self.vae_scale * 2 ** (len(channels) - 1)} (VAE x U-Net downsampling)"
             )
-        self.adapter_input = adapter_input or nn.Identity()  # no weights: checkpoints load as before
+        self.adapter_input = adapter_input_module(adapter_input)  # no weights: checkpoints load as before
         self.img_adapter = FullAdapter(
             in_channels=3,
             channels=channels,
@@ -220,6 +237,20 @@ class DPIQATeacher(nn.Module):
         self._up_features: list[torch.Tensor] = []
         for block in unet.up_blocks:
             block.register_forward_hook(self._keep_up_block_output)
+        self.config = {
+            "image_size": image_size, "timestep": timestep, "vae_input_range": vae_input_range, "latent": latent,
+            "gamma_init": gamma_init, "adapter_res_blocks": adapter_res_blocks, "qfd": dict(qfd),
+            "adapter_input": dict(adapter_input),
+            "unet": portable_config(unet.config), "vae": portable_config(vae.config),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict, prompt_embeddings: torch.Tensor) -> DPIQATeacher:
+        """The architecture `config` describes, with random weights (load a state dict into it)."""
+        settings = dict(config)
+        vae = AutoencoderKL.from_config(settings.pop("vae"))
+        unet = UNet2DConditionModel.from_config(settings.pop("unet"))
+        return cls(vae, unet, prompt_embeddings, **settings)
 
     def _keep_up_block_output(self, module, inputs, output) -> None:
         self._up_features.append(output)

@@ -56,6 +56,9 @@ class IQAModule(L.LightningModule, ABC):
     model must never be kept as the best one.
     """
 
+    AUGMENTED: tuple[str, ...] = ("image",)  # batch tensors that flip and rotate together
+    INVALIDATED_BY_AUGMENTATION: tuple[str, ...] = ()  # batch tensors an augmented image no longer matches
+
     def __init__(
         self,
         model: nn.Module,
@@ -76,9 +79,6 @@ class IQAModule(L.LightningModule, ABC):
         self.milestones, self.lr_gamma = milestones, lr_gamma
         self.min_val_prediction_std = min_val_prediction_std
         self.val_metrics = _correlations().clone(prefix="val/")
-
-    AUGMENTED: tuple[str, ...] = ("image",)  # batch tensors that flip and rotate together
-    INVALIDATED_BY_AUGMENTATION: tuple[str, ...] = ()  # batch tensors an augmented image no longer matches
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         if self.augment == "dihedral" and self.trainer.training:

@@ -16,7 +16,7 @@ from dpiqa.data.datasets import nominal_mos_range
 from dpiqa.data.loading import POSTERIOR_FIELDS, ImageTensors, IQADataModule, IQADataset
 from dpiqa.errors import DPIQAError
 from dpiqa.models.checkpoints import read_state_dict, weights_digest
-from dpiqa.models.export import load_model, save_model
+from dpiqa.models.export import load_pretrained, save_pretrained
 from dpiqa.models.inference import run_over
 from dpiqa.models.profiles import build_student, build_teacher
 from dpiqa.models.teacher import DPIQATeacher
@@ -86,14 +86,19 @@ def _train(
 
 
 def _export(
-    module: IQAModule, result: FitResult, params: Params, stage: str, out: Path, metrics: Path, curve: Path,
-    tracker: StageTracker,
+    module: IQAModule, result: FitResult, params: Params, stage: str, recipe: Recipe, tracker: StageTracker,
+    **loss: float,
 ) -> None:
-    """Save the best-val-SRCC weights as a model folder, the metrics and the curve."""
+    """Save the best-val-SRCC weights as a model folder that says how it was trained, the metrics
+    and the curve."""
+    outputs = getattr(params, stage)
+    out, metrics, curve = outputs.out, outputs.metrics, outputs.curve
     module.model.load_state_dict(read_state_dict(result.best_checkpoint, prefix="model."))
     summary = {"best_val_srcc": result.best_val_srcc, "epochs": result.epochs}
-    save_model(module.model, out, params.profile, profile_name=params.base.profile,
-               dataset=params.base.dataset, mos_range=list(nominal_mos_range(params.base.dataset, params)), seed=params.base.seed, **summary)
+    training = {"stage": stage, "profile": params.base.profile, "dataset": params.base.dataset,
+                "mos_range": list(nominal_mos_range(params.base.dataset, params)), "seed": params.base.seed,
+                "split_seed": params.train.split_seed, "recipe": recipe.model_dump(mode="json"), **loss, **summary}
+    save_pretrained(module.model, out, image_size=params.profile.image_size, training=training)
     metrics.parent.mkdir(parents=True, exist_ok=True)
     metrics.write_text(dumps_json(summary, indent=2))
     curve.parent.mkdir(parents=True, exist_ok=True)
@@ -129,7 +134,8 @@ def train_teacher(params: Params, tracker: StageTracker) -> None:
     data = datamodule(params, recipe.batch_size, latent_cache=cache)
     result = _train(params, "train_teacher", module, data, recipe, tracker, inputs)
     if module.global_rank == 0:
-        _export(module, result, params, "train_teacher", config.out, config.metrics, config.curve, tracker)
+        _export(module, result, params, "train_teacher", recipe, tracker,
+                ranking_loss_weight=config.ranking_loss_weight, ranking_margin=config.ranking_margin)
 
 
 def _save_per_image(tensors: dict[str, torch.Tensor], images: list[str], out: Path, **metadata: str) -> None:
@@ -164,7 +170,7 @@ def compute_teacher_targets(params: Params) -> Path:
     """The frozen teacher's quality map for every training image, computed once."""
     config = params.teacher_targets
     device = params.train.torch_device()
-    teacher = load_model(params.train_teacher.out)[0].to(device)
+    teacher = load_pretrained(params.train_teacher.out)[0].to(device)
     dataset = datamodule(params, config.batch_size).dataset("train")
     [maps] = run_over(lambda images: teacher(images)[1:], dataset, batch_size=config.batch_size,
                       num_workers=params.runtime.num_workers, device=device)
@@ -184,4 +190,4 @@ def distill_student(params: Params, tracker: StageTracker) -> None:
     data = datamodule(params, recipe.batch_size, teacher_targets=targets)
     result = _train(params, "distill_student", module, data, recipe, tracker, [data.manifest, data.split, targets])
     if module.global_rank == 0:
-        _export(module, result, params, "distill_student", config.out, config.metrics, config.curve, tracker)
+        _export(module, result, params, "distill_student", recipe, tracker)
