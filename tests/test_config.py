@@ -4,7 +4,19 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from dpiqa.config import Params, load_params
+from dpiqa.config import (
+    DistillStudentView,
+    DownloadView,
+    EncodeLatentsView,
+    EvaluateView,
+    Params,
+    RegisterView,
+    SplitView,
+    TeacherTargetsView,
+    TrainTeacherView,
+    ValidateView,
+    load_params,
+)
 from dpiqa.data.cards import cards
 from dpiqa.errors import DPIQAError
 
@@ -149,3 +161,36 @@ def test_validation_checks_images_against_the_scoring_limits(make_params):
     params = make_params({"score": {"min_image_side": 48, "max_image_pixels": 1000}})
     spec = suite_spec("embedded", params)
     assert (spec.min_image_side, spec.max_image_pixels) == (48, 1000)
+
+
+STAGE_VIEWS = {  # DVC stage -> the view its library entry narrows Params to
+    "download@embedded": DownloadView, "validate@embedded": ValidateView,
+    "split@embedded": SplitView, "encode_latents": EncodeLatentsView,
+    "train_teacher": TrainTeacherView, "teacher_targets": TeacherTargetsView,
+    "distill_student": DistillStudentView, "evaluate": EvaluateView, "register": RegisterView,
+}
+
+
+def test_each_stage_view_holds_only_sections_its_stage_declares():
+    """A library entry can read no section that dvc.yaml does not declare (or template a path
+    from) for its stage, apart from workspace.yaml's machine settings."""
+    from .e2e.test_declared_params import declared, untracked
+
+    declared_sections = {stage: {entry.split(".")[0] for entry in entries} for stage, entries in declared(REPO).items()}
+    machine = {key for key in untracked(REPO) if "." not in key}
+    assert "runtime" in machine and "train" not in machine
+    for stage, view in STAGE_VIEWS.items():
+        sections = {field.alias or name for name, field in view.model_fields.items()}
+        assert sections <= declared_sections[stage] | machine, (stage, sections - declared_sections[stage] - machine)
+
+
+def test_a_view_refuses_the_sections_it_does_not_hold(make_params):
+    params = make_params()
+    download = DownloadView.of(params)
+    assert download.data is params.data and download.source("embedded") is params.data.sources["embedded"]
+    with pytest.raises(AttributeError):
+        download.train  # noqa: B018
+    teacher = TrainTeacherView.of(params)
+    assert teacher.profile is params.profile and teacher.split_file() == params.split_file()
+    assert TrainTeacherView.of(teacher) is teacher
+    assert teacher.logged("base", "train_teacher") == params.logged("base", "train_teacher")

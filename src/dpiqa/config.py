@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -384,7 +384,32 @@ def _with_shared_recipe(raw: dict) -> dict:
     return raw
 
 
-class Params(Section):
+class _Answers:
+    """What the whole Params and every stage view holding the sections involved can answer."""
+
+    @property
+    def profile(self) -> Profile:
+        return self.models.profiles[self.base.profile]
+
+    def split_file(self) -> Path:
+        """The split the models train on: the training dataset at train.split_seed."""
+        return self.split.split_path(self.base.dataset, self.train.split_seed)
+
+    def source(self, key: str) -> Section:
+        """Dataset `key`'s settings (data.sources.<key>)."""
+        if key not in self.data.sources:
+            raise DPIQAError(f"unknown dataset {key!r}: add its section to data.sources; known: "
+                             f"{', '.join(self.data.sources)}")
+        return self.data.sources[key]
+
+    def logged(self, *sections: str) -> dict:
+        """The named sections and the active profile, as plain data for experiment tracking."""
+        fields = {field.alias or name: name for name, field in type(self).model_fields.items()}
+        dumped = {name: getattr(self, fields[name]).model_dump(mode="json", by_alias=True) for name in sections}
+        return {**dumped, "profile": self.profile.model_dump(mode="json")}
+
+
+class Params(Section, _Answers):
     base: BaseParams
     data: DataParams
     validate_: ValidateParams = Field(alias="validate")
@@ -424,25 +449,81 @@ class Params(Section):
             raise ValueError(f"evaluate.datasets {sorted(missing)} must also be listed in data.datasets")
         return self
 
-    @property
-    def profile(self) -> Profile:
-        return self.models.profiles[self.base.profile]
 
-    def logged(self, *sections: str) -> dict:
-        """The named sections and the active profile, as plain data for experiment tracking."""
-        dumped = self.model_dump(mode="json", by_alias=True)
-        return {**{name: dumped[name] for name in sections}, "profile": dumped["models"]["profiles"][self.base.profile]}
+class StageView(Section, _Answers):
+    """The sections one stage's library entry reads. `of(params)` narrows the whole Params (or a
+    wider view) to them: reading any other section is an AttributeError, and a test holds each
+    view to what dvc.yaml declares for its stage."""
 
-    def split_file(self) -> Path:
-        """The split the models train on: the training dataset at train.split_seed."""
-        return self.split.split_path(self.base.dataset, self.train.split_seed)
+    @classmethod
+    def of(cls, params) -> Self:
+        if isinstance(params, cls):
+            return params
+        return cls.model_construct(**{name: getattr(params, name) for name in cls.model_fields})
 
-    def source(self, key: str) -> Section:
-        """Dataset `key`'s settings (data.sources.<key>)."""
-        if key not in self.data.sources:
-            raise DPIQAError(f"unknown dataset {key!r}: add its section to data.sources; known: "
-                             f"{', '.join(self.data.sources)}")
-        return self.data.sources[key]
+
+class DownloadView(StageView):
+    base: BaseParams
+    data: DataParams
+    runtime: RuntimeParams
+
+
+class ValidateView(StageView):
+    data: DataParams
+    validate_: ValidateParams = Field(alias="validate")
+    score: ScoreParams
+    runtime: RuntimeParams
+
+
+class SplitView(StageView):
+    data: DataParams
+    validate_: ValidateParams = Field(alias="validate")
+    split: SplitParams
+
+
+class ModelStageView(StageView):
+    """The training set, its split and the active profile: what every model stage reads."""
+
+    base: BaseParams
+    data: DataParams
+    split: SplitParams
+    models: ModelsParams
+    train: TrainParams
+    runtime: RuntimeParams
+
+
+class EncodeLatentsView(ModelStageView):
+    encode_latents: PerImageStageParams
+
+
+class TrainTeacherView(ModelStageView):
+    train_teacher: TrainTeacherParams
+    encode_latents: PerImageStageParams
+
+
+class TeacherTargetsView(ModelStageView):
+    train_teacher: TrainTeacherParams
+    teacher_targets: PerImageStageParams
+
+
+class DistillStudentView(ModelStageView):
+    distill_student: DistillStudentParams
+    teacher_targets: PerImageStageParams
+
+
+class EvaluateView(ModelStageView):
+    train_teacher: TrainTeacherParams
+    distill_student: DistillStudentParams
+    evaluate: EvaluateParams
+    score: ScoreParams
+
+
+class RegisterView(StageView):
+    base: BaseParams
+    register_: RegisterParams = Field(alias="register")
+    train_teacher: TrainTeacherParams
+    distill_student: DistillStudentParams
+    score: ScoreParams
 
 
 def _merged(params: dict, workspace: dict, where: str = "") -> dict:

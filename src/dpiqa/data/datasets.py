@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from dpiqa.config import Params
+from dpiqa.config import DownloadView, Params, SplitView, StageView, ValidateView
 from dpiqa.data.cards import card
 from dpiqa.data.manifest import read_manifest, write_manifest
 from dpiqa.data.sources import prepare_dataset
@@ -15,19 +15,20 @@ from dpiqa.data.validation import ManifestValidationError, SuiteSpec, validate_m
 log = logging.getLogger(__name__)
 
 
-def download(key: str, params: Params) -> None:
+def download(key: str, params: Params | DownloadView) -> None:
+    params = DownloadView.of(params)
     manifest = prepare_dataset(key, params)
     write_manifest(manifest, params.data.manifest_path(key))
     log.info("%s: %d images, manifest %s", key, len(manifest), params.data.manifest_path(key))
 
 
-def nominal_mos_range(key: str, params: Params) -> tuple[float, float]:
+def nominal_mos_range(key: str, params: Params | StageView) -> tuple[float, float]:
     """The dataset's nominal MOS scale: from its card, or from its settings where the card leaves
     it open (a user's own folder)."""
     return tuple(card(key).mos_range or params.source(key).mos_range)
 
 
-def suite_spec(key: str, params: Params) -> SuiteSpec:
+def suite_spec(key: str, params: ValidateView) -> SuiteSpec:
     """The card's image count, or the one its settings imply (a generated set) when the card has none."""
     expected = card(key).expected_count
     if expected is None:
@@ -36,7 +37,8 @@ def suite_spec(key: str, params: Params) -> SuiteSpec:
                      params.score.max_image_pixels)
 
 
-def validate(key: str, params: Params) -> dict:
+def validate(key: str, params: Params | ValidateView) -> dict:
+    params = ValidateView.of(params)
     return validate_manifest(
         read_manifest(params.data.manifest_path(key)),
         params.data.dataset_dir(key),
@@ -47,7 +49,8 @@ def validate(key: str, params: Params) -> dict:
     )
 
 
-def split(key: str, params: Params) -> None:
+def split(key: str, params: Params | SplitView) -> None:
+    params = SplitView.of(params)
     report = json.loads((params.validate_.reports / key / "result.json").read_text())
     if not report["success"]:
         raise ManifestValidationError(f"{key}: the manifest failed validation; run the validate stage")

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from dpiqa.config import Params
+from dpiqa.config import EvaluateView, Params
 from dpiqa.data.loading import IQADataset, split_table
 from dpiqa.data.manifest import read_manifest
 from dpiqa.evaluate.figures import scatter, training_curves
@@ -29,7 +29,7 @@ from dpiqa.timing import median_seconds
 MODELS = ("teacher", "student")
 
 
-def evaluation_table(params: Params, dataset: str) -> pd.DataFrame:
+def evaluation_table(params: EvaluateView, dataset: str) -> pd.DataFrame:
     if dataset != params.base.dataset:
         return read_manifest(params.data.manifest_path(dataset))
     return split_table(params.data.manifest_path(dataset), params.split_file(), "test")
@@ -47,7 +47,7 @@ def latency_per_image(forward: Callable[[np.ndarray], object], image_size: int, 
         return median_seconds(lambda: forward(image), runs)
 
 
-def measure_cost(params: Params, loaded: dict[str, tuple[Path, nn.Module, dict]]) -> dict:
+def measure_cost(params: EvaluateView, loaded: dict[str, tuple[Path, nn.Module, dict]]) -> dict:
     """Size and CPU latency (where users score): PyTorch fp32, and as `dpiqa score` runs the model
     (params `score`). Kept apart from the quality metrics: timings differ run to run.
 
@@ -69,7 +69,7 @@ def measure_cost(params: Params, loaded: dict[str, tuple[Path, nn.Module, dict]]
     return cost
 
 
-def score_datasets(params: Params, models: dict[str, nn.Module]) -> dict[str, pd.DataFrame]:
+def score_datasets(params: EvaluateView, models: dict[str, nn.Module]) -> dict[str, pd.DataFrame]:
     """Per dataset, one row per image with each model's prediction on [0, 1]."""
     config = params.evaluate
     device = params.train.torch_device()
@@ -84,7 +84,7 @@ def score_datasets(params: Params, models: dict[str, nn.Module]) -> dict[str, pd
     return tables
 
 
-def summarise(params: Params, tables: dict[str, pd.DataFrame], models: tuple[str, ...] = MODELS) -> dict:
+def summarise(params: EvaluateView, tables: dict[str, pd.DataFrame], models: tuple[str, ...] = MODELS) -> dict:
     """The metrics file: per model and dataset every statistic with its confidence interval."""
     config = params.evaluate
     summary: dict = {name: {} for name in models}
@@ -120,8 +120,9 @@ def per_distortion(frame: pd.DataFrame, models: tuple[str, ...] = MODELS) -> pd.
     return pd.DataFrame(rows)
 
 
-def run_evaluation(params: Params) -> tuple[dict, dict, list[Path]]:
+def run_evaluation(params: Params | EvaluateView) -> tuple[dict, dict, list[Path]]:
     """Score, summarise and write metrics.json, cost.json, the prediction tables and the figures."""
+    params = EvaluateView.of(params)
     folders = {"teacher": params.train_teacher.out, "student": params.distill_student.out}
     loaded = {name: (folder, *load_pretrained(folder)) for name, folder in folders.items()}
     models = {name: model for name, (_, model, _) in loaded.items()}

@@ -16,7 +16,7 @@ from filelock import FileLock
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from dpiqa.config import Params, PromoteParams, RegisterParams
+from dpiqa.config import Params, PromoteParams, RegisterParams, RegisterView
 from dpiqa.errors import DPIQAError
 from dpiqa.registry.pyfunc import log_pyfunc
 
@@ -139,8 +139,10 @@ def rollback(client: MlflowClient, name: str, aliases: RegisterParams) -> str:
         return f"{name}: champion rolled back from version {champion.version if champion else 'none'} to {previous.version}"
 
 
-def register_models(client: MlflowClient, params: Params, summary: dict, cost: dict, tags: dict[str, str]) -> dict:
+def register_models(client: MlflowClient, params: Params | RegisterView, summary: dict, cost: dict,
+                    tags: dict[str, str]) -> dict:
     """Log teacher and student as pyfunc models, register new versions, tag them, alias challenger."""
+    params = RegisterView.of(params)
     dataset, aliases = params.base.dataset, params.register_
     registered: dict[str, dict] = {}
     for kind, out, name in (

@@ -11,7 +11,16 @@ import pandas as pd
 import torch
 from safetensors.torch import save_file
 
-from dpiqa.config import Params, Recipe, TrainParams
+from dpiqa.config import (
+    DistillStudentView,
+    EncodeLatentsView,
+    ModelStageView,
+    Params,
+    Recipe,
+    TeacherTargetsView,
+    TrainParams,
+    TrainTeacherView,
+)
 from dpiqa.data.datasets import nominal_mos_range
 from dpiqa.data.loading import POSTERIOR_FIELDS, ImageTensors, IQADataModule, IQADataset
 from dpiqa.errors import DPIQAError
@@ -33,7 +42,7 @@ def _md5(path: Path) -> str:
 
 
 def datamodule(
-    params: Params, batch_size: int, teacher_targets: Path | None = None, latent_cache: Path | None = None
+    params: ModelStageView, batch_size: int, teacher_targets: Path | None = None, latent_cache: Path | None = None
 ) -> IQADataModule:
     key = params.base.dataset
     return IQADataModule(
@@ -48,7 +57,7 @@ def datamodule(
     )
 
 
-def _fingerprint(params: Params, stage: str, inputs: list[Path]) -> dict:
+def _fingerprint(params: ModelStageView, stage: str, inputs: list[Path]) -> dict:
     """What a resumable run depends on: its params and the bytes of its input tables."""
     return {"params": params.logged("base", "train", stage), "inputs": {str(p): _md5(p) for p in inputs}}
 
@@ -61,7 +70,7 @@ def _module_settings(recipe: Recipe, train: TrainParams) -> dict:
 
 
 def _train(
-    params: Params,
+    params: ModelStageView,
     stage: str,
     module: IQAModule,
     data: IQADataModule,
@@ -86,7 +95,7 @@ def _train(
 
 
 def _export(
-    module: IQAModule, result: FitResult, params: Params, stage: str, recipe: Recipe, tracker: StageTracker,
+    module: IQAModule, result: FitResult, params: ModelStageView, stage: str, recipe: Recipe, tracker: StageTracker,
     **loss: float,
 ) -> None:
     """Save the best-val-SRCC weights as a model folder that says how it was trained, the metrics
@@ -119,7 +128,8 @@ def _check_latent_cache(path: Path, teacher: DPIQATeacher) -> None:
                          f"{teacher.image_size} px; re-run `dvc repro encode_latents`")
 
 
-def train_teacher(params: Params, tracker: StageTracker) -> None:
+def train_teacher(params: Params | TrainTeacherView, tracker: StageTracker) -> None:
+    params = TrainTeacherView.of(params)
     config = params.train_teacher
     recipe = config.recipes[params.base.profile]
     teacher = build_teacher(params.profile, params.models.prompt_cache, params.base.seed)
@@ -145,9 +155,10 @@ def _save_per_image(tensors: dict[str, torch.Tensor], images: list[str], out: Pa
 
 
 @torch.inference_mode()
-def encode_latents(params: Params) -> Path:
+def encode_latents(params: Params | EncodeLatentsView) -> Path:
     """The frozen VAE's posterior (mean, std) for every training and validation image, once:
     the teacher then trains without running its VAE encoder."""
+    params = EncodeLatentsView.of(params)
     config = params.encode_latents
     device = params.train.torch_device()
     teacher = build_teacher(params.profile, params.models.prompt_cache, params.base.seed).eval().to(device)
@@ -166,8 +177,9 @@ def encode_latents(params: Params) -> Path:
 
 
 @torch.inference_mode()
-def compute_teacher_targets(params: Params) -> Path:
+def compute_teacher_targets(params: Params | TeacherTargetsView) -> Path:
     """The frozen teacher's quality map for every training image, computed once."""
+    params = TeacherTargetsView.of(params)
     config = params.teacher_targets
     device = params.train.torch_device()
     teacher = load_pretrained(params.train_teacher.out)[0].to(device)
@@ -179,7 +191,8 @@ def compute_teacher_targets(params: Params) -> Path:
     return config.out
 
 
-def distill_student(params: Params, tracker: StageTracker) -> None:
+def distill_student(params: Params | DistillStudentView, tracker: StageTracker) -> None:
+    params = DistillStudentView.of(params)
     config = params.distill_student
     recipe = config.recipes[params.base.profile]
     student = build_student(params.profile, params.base.seed)

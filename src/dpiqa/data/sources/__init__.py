@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpiqa.config import Params, Section
+from dpiqa.config import DownloadView, Section
 from dpiqa.data.cards import DatasetCard, card
 from dpiqa.data.download import staged_directory
 from dpiqa.data.sources import downloaded, embedded, manual
@@ -64,7 +64,7 @@ parser("livefb")(user_provided(lambda root, _: manual.parse_livefb(root)))
 parser("folder")(user_provided(manual.parse_folder))
 
 
-def prepare_dataset(key: str, params: Params) -> pd.DataFrame:
+def prepare_dataset(key: str, params: DownloadView) -> pd.DataFrame:
     """Fetch, generate or copy in dataset `key` under data.root/<key>; return its manifest.
 
     The folder is assembled aside and moved into place only when its labels parsed, so a
