@@ -3,14 +3,13 @@
 from dpiqa.config import load_params
 from dpiqa.runtime import run
 from dpiqa.tracking.runs import stage_run
-from dpiqa.train.pipeline import distill_student
+from dpiqa.train.pipeline import distill_student, student_inputs
 
 
 def main() -> None:
     params = load_params()
-    inputs = [params.data.manifest_path(params.base.dataset), params.split_file().parent, params.teacher_targets.out]
     logged = params.logged("base", "train", "distill_student")
-    with stage_run("distill_student", params.tracking, logged, inputs) as tracker:
+    with stage_run("distill_student", params.tracking, logged, student_inputs(params)) as tracker:
         distill_student(params, tracker)
 
 

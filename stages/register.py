@@ -13,7 +13,7 @@ from dpiqa.tracking.runs import dvc_hashes, stage_run
 
 def main() -> None:
     params = load_params()
-    data = [params.data.manifest_path(params.base.dataset), params.split_file().parent,
+    data = [params.data.manifest_path(params.base.dataset), params.split_file(),
             params.train_teacher.out, params.distill_student.out]
     with stage_run("register", params.tracking, params.logged("register", "score"), data) as tracker:
         tags = {"git.commit": tracker.run.data.tags["git.commit"], "pipeline_run": tracker.run.info.run_id}

@@ -1,8 +1,10 @@
 """Stage runs in a real MLflow store (sqlite): nested params and metrics under flat names."""
 
+from pathlib import Path
+
 from mlflow.tracking import MlflowClient
 
-from dpiqa.tracking.runs import flatten, stage_run
+from dpiqa.tracking.runs import dvc_hashes, flatten, stage_run
 
 from ..conftest import REPO
 
@@ -10,6 +12,14 @@ from ..conftest import REPO
 def test_nested_mappings_get_dotted_names():
     assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": "x"}) == {"a.b": 1, "a.c.d": [1, 2], "e": "x"}
     assert flatten({}) == {}
+
+
+def test_a_file_inside_a_tracked_folder_takes_the_folder_hash(tmp_path):
+    lock = tmp_path / "dvc.lock"
+    lock.write_text("schema: '2.0'\nstages:\n  split@x:\n    outs:\n    - path: data/splits/x\n      md5: abc.dir\n"
+                    "  download@x:\n    outs:\n    - path: data/manifests/x.csv\n      md5: def\n")
+    paths = [Path("data/splits/x/seed-0.csv"), Path("data/manifests/x.csv"), Path("elsewhere.csv")]
+    assert dvc_hashes(paths, lock) == {"data/splits/x": "abc.dir", "data/manifests/x.csv": "def"}
 
 
 def test_a_stage_run_logs_nested_params_and_numeric_metric_leaves(make_params, tmp_path, monkeypatch):

@@ -114,9 +114,15 @@ def lock_hashes(lock_file: Path = Path(LOCK_FILE)) -> dict[tuple[str, str], str]
 
 
 def dvc_hashes(paths: list[Path], lock_file: Path = Path(LOCK_FILE)) -> dict[str, str]:
-    """The DVC hash of each path, as the stage that produced it recorded in dvc.lock."""
+    """DVC output -> its hash in dvc.lock, for the output holding each path (the path itself, or
+    the tracked folder it lies in: a split file gives its split folder's hash)."""
     recorded = {path: digest for (_, path), digest in lock_hashes(lock_file).items()}
-    return {p.as_posix(): recorded[p.as_posix()] for p in map(Path, paths) if p.as_posix() in recorded}
+    hashes = {}
+    for path in map(Path, paths):
+        output = next((p.as_posix() for p in (path, *path.parents) if p.as_posix() in recorded), None)
+        if output is not None:
+            hashes[output] = recorded[output]
+    return hashes
 
 
 def flatten(nested: Mapping) -> dict[str, object]:
@@ -179,7 +185,7 @@ class StageTracker:
         """Record a table the stage read (mlflow.log_input), identified by its DVC hash."""
         if self.run is None:
             return
-        digest = dvc_hashes([source]).get(Path(source).as_posix())
+        digest = next(iter(dvc_hashes([source]).values()), None)
         dataset = mlflow.data.from_pandas(frame, source=str(source), name=name, digest=digest[:36] if digest else None)
         self._retried(lambda: mlflow.log_input(dataset, context=context))
 

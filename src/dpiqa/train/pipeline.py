@@ -57,6 +57,19 @@ def datamodule(
     )
 
 
+def teacher_inputs(params: Params | TrainTeacherView) -> list[Path]:
+    """The files the teacher learns from: its MLflow lineage, and what a resumed run must find unchanged."""
+    params = TrainTeacherView.of(params)
+    inputs = [params.data.manifest_path(params.base.dataset), params.split_file()]
+    return inputs + [params.encode_latents.out] if params.train_teacher.use_latent_cache else inputs
+
+
+def student_inputs(params: Params | DistillStudentView) -> list[Path]:
+    """The files the student learns from: its MLflow lineage, and what a resumed run must find unchanged."""
+    params = DistillStudentView.of(params)
+    return [params.data.manifest_path(params.base.dataset), params.split_file(), params.teacher_targets.out]
+
+
 def _fingerprint(params: ModelStageView, stage: str, inputs: list[Path]) -> dict:
     """What a resumable run depends on: its params and the bytes of its input tables."""
     return {"params": params.logged("base", "train", stage), "inputs": {str(p): _md5(p) for p in inputs}}
@@ -136,13 +149,11 @@ def train_teacher(params: Params | TrainTeacherView, tracker: StageTracker) -> N
     module = TeacherModule(
         teacher, ranking_weight=config.ranking_loss_weight, ranking_margin=config.ranking_margin, **_module_settings(recipe, params.train)
     )
-    inputs = [params.data.manifest_path(params.base.dataset), params.split_file()]
     cache = params.encode_latents.out if config.use_latent_cache else None
     if cache:
         _check_latent_cache(cache, teacher)
-        inputs.append(cache)
     data = datamodule(params, recipe.batch_size, latent_cache=cache)
-    result = _train(params, "train_teacher", module, data, recipe, tracker, inputs)
+    result = _train(params, "train_teacher", module, data, recipe, tracker, teacher_inputs(params))
     if module.global_rank == 0:
         _export(module, result, params, "train_teacher", recipe, tracker,
                 ranking_loss_weight=config.ranking_loss_weight, ranking_margin=config.ranking_margin)
@@ -201,6 +212,6 @@ def distill_student(params: Params | DistillStudentView, tracker: StageTracker) 
     )
     targets = params.teacher_targets.out
     data = datamodule(params, recipe.batch_size, teacher_targets=targets)
-    result = _train(params, "distill_student", module, data, recipe, tracker, [data.manifest, data.split, targets])
+    result = _train(params, "distill_student", module, data, recipe, tracker, student_inputs(params))
     if module.global_rank == 0:
         _export(module, result, params, "distill_student", recipe, tracker)
