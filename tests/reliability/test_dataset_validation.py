@@ -5,6 +5,7 @@ import pytest
 
 from dpiqa.data.manifest import build_manifest
 from dpiqa.data.validation import ManifestValidationError, SuiteSpec, validate_manifest
+from dpiqa.offline import external_loads
 
 from ..data.conftest import write_image
 
@@ -36,7 +37,9 @@ def test_a_good_manifest_passes_and_writes_json_and_data_docs(dataset, tmp_path)
     assert report["success"] and report["failures"] == []
     saved = _failure(tmp_path)
     assert saved["success"] and saved["rows"] == ROWS
-    assert (tmp_path / "report" / "data_docs" / "index.html").is_file()
+    pages = list((tmp_path / "report" / "data_docs").rglob("*.html"))
+    assert len(pages) >= 3 and (tmp_path / "report" / "data_docs" / "index.html") in pages
+    assert not {page.name: external_loads(page.read_text()) for page in pages if external_loads(page.read_text())}
 
 
 def test_a_corrupt_image_fails_naming_the_file(dataset, tmp_path):

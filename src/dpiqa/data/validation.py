@@ -25,6 +25,7 @@ from PIL import Image
 from dpiqa.data.images import to_rgb
 from dpiqa.data.manifest import REQUIRED
 from dpiqa.errors import DPIQAError
+from dpiqa.offline import offline_data_docs
 from dpiqa.strict_json import dumps_json
 
 FACT_COLUMNS = ["inside_root", "file_exists", "decodes", "rgb_convertible", "min_side", "image_error"]
@@ -150,7 +151,7 @@ def validate_manifest(
     workers: int = 1,
     example_rows: int = 5,
 ) -> dict:
-    """Run the suite; write result.json and Data Docs into `report_dir`; raise on failure."""
+    """Run the suite; write result.json and Data Docs (opening offline) into `report_dir`; raise on failure."""
     frame = manifest.reset_index(drop=True).copy()
     frame["index"] = frame.index
     if "image" in frame:
@@ -192,6 +193,7 @@ def validate_manifest(
             )
         )
         outcome = checkpoint.run(batch_parameters={"dataframe": frame})
+    offline_data_docs(report_dir / "data_docs")
     (validation,) = outcome.run_results.values()
     failures = [_describe(r, frame, example_rows) for r in validation.results if not r.success]
     report = {
