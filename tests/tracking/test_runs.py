@@ -1,7 +1,11 @@
 """Stage runs in a real MLflow store (sqlite): nested params and metrics under flat names."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from mlflow.tracking import MlflowClient
 
 from dpiqa.tracking.runs import dvc_hashes, flatten, stage_run
@@ -34,3 +38,14 @@ def test_a_stage_run_logs_nested_params_and_numeric_metric_leaves(make_params, t
     run = MlflowClient().get_run(run_id)
     assert run.data.metrics == {"teacher.embedded.srcc": 0.5, "teacher.embedded.images": 10.0}
     assert run.data.params["train.lr"] == "0.001" and run.data.params["train.milestones"] == "[2]"
+
+
+@pytest.mark.parametrize(("environment", "zero"), [
+    ({}, True), ({"RANK": "1"}, False), ({"LOCAL_RANK": "1"}, False), ({"NODE_RANK": "1", "LOCAL_RANK": "0"}, False),
+])
+def test_only_the_first_process_of_the_first_node_is_rank_zero(environment, zero):
+    """Lightning reads the rank once, at import: each case is a fresh process."""
+    env = {k: v for k, v in os.environ.items() if k not in {"RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"}}
+    code = "from dpiqa.tracking.runs import is_rank_zero; print(is_rank_zero())"
+    result = subprocess.run([sys.executable, "-c", code], env={**env, **environment}, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == str(zero)

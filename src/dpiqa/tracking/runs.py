@@ -22,6 +22,7 @@ import pandas as pd
 import tenacity
 import yaml
 from lightning.pytorch.loggers import MLFlowLogger
+from lightning.pytorch.utilities import rank_zero_only
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from sqlalchemy.exc import OperationalError
@@ -74,10 +75,12 @@ class RetryingMLFlowLogger(MLFlowLogger):
 
 
 def is_rank_zero() -> bool:
-    """False in the extra processes a distributed run starts (any launcher, any node)."""
-    if "RANK" in os.environ:
-        return int(os.environ["RANK"]) == 0
-    return int(os.environ.get("NODE_RANK", "0")) == 0 and int(os.environ.get("LOCAL_RANK", "0")) == 0
+    """False in the extra processes a distributed run starts (any launcher, any node).
+
+    Lightning's own rank (RANK, LOCAL_RANK, SLURM_PROCID, ... as its launchers and torchrun set
+    them), and the node: before a Trainer exists, the first process of node 2 reads rank 0 there.
+    """
+    return rank_zero_only.rank == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
 
 
 def git_commit() -> str:
