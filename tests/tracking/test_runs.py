@@ -6,9 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from lightning.pytorch.utilities import rank_zero_only
 from mlflow.tracking import MlflowClient
 
-from dpiqa.tracking.runs import dvc_hashes, flatten, stage_run
+from dpiqa.tracking.runs import dvc_hashes, flatten, is_rank_zero, stage_run
 
 from ..conftest import REPO
 
@@ -40,12 +41,17 @@ def test_a_stage_run_logs_nested_params_and_numeric_metric_leaves(make_params, t
     assert run.data.params["train.lr"] == "0.001" and run.data.params["train.milestones"] == "[2]"
 
 
-@pytest.mark.parametrize(("environment", "zero"), [
-    ({}, True), ({"RANK": "1"}, False), ({"LOCAL_RANK": "1"}, False), ({"NODE_RANK": "1", "LOCAL_RANK": "0"}, False),
-])
-def test_only_the_first_process_of_the_first_node_is_rank_zero(environment, zero):
-    """Lightning reads the rank once, at import: each case is a fresh process."""
-    env = {k: v for k, v in os.environ.items() if k not in {"RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID"}}
+@pytest.mark.parametrize(("rank", "node", "zero"), [(0, "0", True), (1, "0", False), (0, "1", False)])
+def test_only_the_first_process_of_the_first_node_is_rank_zero(rank, node, zero, monkeypatch):
+    monkeypatch.setattr(rank_zero_only, "rank", rank)
+    monkeypatch.setenv("NODE_RANK", node)
+    assert is_rank_zero() is zero
+
+
+def test_a_launched_process_gets_its_rank_from_lightning():
+    """Lightning reads the rank once, at import: a fresh process, as its launchers start them."""
+    env = {k: v for k, v in os.environ.items() if k not in {"RANK", "NODE_RANK", "SLURM_PROCID"}}
     code = "from dpiqa.tracking.runs import is_rank_zero; print(is_rank_zero())"
-    result = subprocess.run([sys.executable, "-c", code], env={**env, **environment}, capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == str(zero)
+    result = subprocess.run([sys.executable, "-c", code], env={**env, "LOCAL_RANK": "1"}, capture_output=True,
+                            text=True, check=True)
+    assert result.stdout.strip() == "False"
