@@ -11,7 +11,7 @@ export DVC_NO_ANALYTICS ?= 1
 export GX_ANALYTICS_ENABLED ?= false
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help install run test test-full lint dag report-check clean
+.PHONY: help install run test test-full lint dag report-check server server-stop server-status clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -19,7 +19,7 @@ help: ## List the targets
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,team]'
 	touch $(STAMP)
 
 install: $(STAMP) ## Create or update .venv with the project and its dev tools
@@ -38,6 +38,15 @@ lint: $(STAMP) ## Static checks (ruff)
 
 dag: $(STAMP) ## Print the pipeline graph
 	$(BIN)/dvc dag
+
+server: $(STAMP) ## Start the team's PostgreSQL, S3 store and MLflow server (workspace.yaml `team`)
+	$(BIN)/dpiqa server start
+
+server-stop: $(STAMP) ## Stop them (each only if running)
+	$(BIN)/dpiqa server stop
+
+server-status: $(STAMP) ## Which of them are running
+	$(BIN)/dpiqa server status
 
 CHROMIUM_FLAGS := --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
 	--disable-background-networking --disable-component-update --disable-sync --hide-scrollbars

@@ -16,6 +16,7 @@ from dpiqa.config import Params, read_settings
 from dpiqa.models.profiles import build_student, build_teacher
 
 from .projects import REPO, prepared_project, project, project_after_repro, trained  # noqa: F401  (shared fixtures)
+from .team import credentials, running_team, team_folder  # noqa: F401  (shared fixtures)
 
 REAL_REPRO = "prepared_project"  # every project fixture starts from it: it runs `dvc repro`
 

@@ -22,14 +22,27 @@ DISTORTIONS = ["gaussian_blur", "jpeg", "white_noise"]
 EPOCHS = 2
 
 
-def run_in(project: Path, *command: str, check: bool = True, extra_env: dict[str, str] | None = None,
-           **kwargs) -> subprocess.CompletedProcess:
-    """Run a command of the venv (dvc, python) in `project`, offline, with the default MLflow store."""
+def _command_and_environment(command: tuple[str, ...], extra_env: dict[str, str] | None) -> tuple[list[str], dict]:
+    """A command of the venv (dvc, python, dpiqa) where there is one; offline, with the default MLflow
+    store unless `extra_env` names another."""
     bin_dir = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env.update(PATH=f"{bin_dir}{os.pathsep}{env['PATH']}", HF_HUB_OFFLINE="1", **(extra_env or {}))
     executable = str(bin_dir / command[0]) if (bin_dir / command[0]).exists() else command[0]
-    result = subprocess.run([executable, *command[1:]], cwd=project, env=env, capture_output=True, text=True, **kwargs)
+    return [executable, *command[1:]], env
+
+
+def start_in(project: Path, *command: str, extra_env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`run_in`, in the background: output (stdout and stderr) in the process's `stdout`."""
+    arguments, env = _command_and_environment(command, extra_env)
+    return subprocess.Popen(arguments, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def run_in(project: Path, *command: str, check: bool = True, extra_env: dict[str, str] | None = None,
+           **kwargs) -> subprocess.CompletedProcess:
+    """Run a command of the venv (dvc, python) in `project`, offline, with the default MLflow store."""
+    arguments, env = _command_and_environment(command, extra_env)
+    result = subprocess.run(arguments, cwd=project, env=env, capture_output=True, text=True, **kwargs)
     if check and result.returncode != 0:
         raise AssertionError(f"{' '.join(command)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
     return result

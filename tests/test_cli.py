@@ -1,5 +1,6 @@
 import logging
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +101,20 @@ def test_scoring_with_a_local_onnx_student_never_imports_torch(tmp_path, tiny_st
             f" '--out', {str(out)!r}])\nexcept SystemExit as exit_:\n    assert exit_.code == 0, exit_.code")
     assert _modules_after(code) == set()
     assert [row["error"] for row in strict_loads(out.read_text())] == [None, None]
+
+
+def test_score_with_heatmaps_writes_a_picture_per_scored_image(tmp_path, tiny_student, tiny_profile):
+    from .conftest import save_model_folder
+    from .data.conftest import write_image
+
+    save_model_folder(tiny_student, tmp_path / "student", tiny_profile)
+    for index in range(2):
+        write_image(tmp_path / f"in/{index}.png", seed=index)
+    (tmp_path / "in/broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(SystemExit) as exit_:
+        main(["score", str(tmp_path / "in"), "--model", str(tmp_path / "student"), "--out", str(tmp_path / "s.json"),
+              "--heatmaps", str(tmp_path / "maps")])
+    assert exit_.value.code == 1  # the broken file
+    rows = {Path(row["path"]).name: row for row in strict_loads((tmp_path / "s.json").read_text())}
+    assert rows["0.png"]["heatmap"] == str(tmp_path / "maps/0.png") and rows["broken.jpg"]["heatmap"] is None
+    assert sorted(p.name for p in (tmp_path / "maps").iterdir()) == ["0.png", "1.png"]

@@ -1,4 +1,5 @@
-"""The `dpiqa` command: score images, serve a model, promote and roll back registered models, list datasets."""
+"""The `dpiqa` command: score images, serve a model, promote and roll back registered models, list datasets,
+run a team's servers."""
 
 from __future__ import annotations
 
@@ -49,9 +50,9 @@ def load_scorer(args: argparse.Namespace):
     else:
         import mlflow
 
-        from dpiqa.tracking.store import tracking_uri
+        from dpiqa.tracking.store import reachable_tracking_uri, tracking_uri
 
-        mlflow.set_tracking_uri(tracking_uri())
+        mlflow.set_tracking_uri(reachable_tracking_uri())
         try:
             wrapper = mlflow.pyfunc.load_model(args.model).unwrap_python_model()
         except mlflow.exceptions.MlflowException as error:
@@ -80,6 +81,16 @@ def score(args: argparse.Namespace) -> int:
     rows = [{"path": r.source, "score": r.score, "score_mos": r.score_mos, "scale": scale, "error": r.error}
             for r in results]
     failed = sum(r.error is not None for r in results)
+    if args.heatmaps:
+        from dpiqa.config import load_params
+        from dpiqa.evaluate.heatmaps import write_heatmaps
+
+        scored = [r.source for r in results if r.error is None]
+        pictures = write_heatmaps(scorer.torch_model(), scored, scorer.decoded, scorer.image_size,
+                                  load_params(args.params).heatmaps, args.heatmaps, scorer.settings.batch_size)
+        picture_of = dict(zip(scored, map(str, pictures)))
+        for row in rows:
+            row["heatmap"] = picture_of.get(row["path"])
     if args.out and args.out.suffix == ".json":
         args.out.write_text(dumps_json(rows, indent=2))
     else:
@@ -97,9 +108,9 @@ def serve(args: argparse.Namespace) -> int:
 
     from dpiqa.config import load_params
     from dpiqa.registry.serving import serve as serve_model
-    from dpiqa.tracking.store import tracking_uri
+    from dpiqa.tracking.store import reachable_tracking_uri
 
-    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_tracking_uri(reachable_tracking_uri())
     serve_model(args.model, with_overrides(load_params(args.params).serve, host=args.host, port=args.port))
     return 0
 
@@ -108,9 +119,9 @@ def _registry(args: argparse.Namespace):
     from mlflow.tracking import MlflowClient
 
     from dpiqa.config import load_params
-    from dpiqa.tracking.store import tracking_uri
+    from dpiqa.tracking.store import reachable_tracking_uri
 
-    return MlflowClient(tracking_uri=tracking_uri()), load_params(args.params)
+    return MlflowClient(tracking_uri=reachable_tracking_uri()), load_params(args.params)
 
 
 def promote(args: argparse.Namespace) -> int:
@@ -130,6 +141,22 @@ def rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def servers(args: argparse.Namespace) -> int:
+    from dpiqa.config import load_params
+    from dpiqa.tracking import servers as team_servers
+
+    team = load_params(args.params).team
+    if args.action == "status":
+        for name, running in team_servers.status(team).items():
+            print(f"{name}: {'running' if running else 'stopped'}")
+        return 0
+    action = team_servers.start if args.action == "start" else team_servers.stop
+    print("\n".join(action(team, args.services)))
+    if args.action == "start" and "mlflow" in team_servers.wanted(args.services):
+        print(f"export MLFLOW_TRACKING_URI={team_servers.mlflow_uri(team)}   # in every shell that runs the pipeline or dpiqa")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dpiqa", description=__doc__)
     commands = parser.add_subparsers(required=True, dest="command")
@@ -139,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     scorer.add_argument("paths", nargs="+")
     scorer.add_argument("--model", default=DEFAULT_MODEL, help=f"MLflow model URI or a model folder (default {DEFAULT_MODEL})")
     scorer.add_argument("--out", type=Path, help="write CSV or JSON (by the suffix); default: CSV on stdout")
+    scorer.add_argument("--heatmaps", type=Path, metavar="DIR",
+                        help="also write each image with its quality map overlaid to DIR/<name>.png (params `heatmaps`)")
     scorer.add_argument("--batch-size", type=int, help="default: params.yaml score.batch_size, or the model's own")
     scorer.add_argument("--engine", choices=["auto", "torch", "onnxruntime"], help="default: score.engine (auto)")
     scorer.add_argument("--precision", choices=["auto", "bf16", "fp32"], help="PyTorch engine; default: score.precision (auto)")
@@ -151,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--port", type=int, help="default: params.yaml serve.port")
     server.add_argument("--params", type=Path, default=Path(PARAMS_FILE))
     server.set_defaults(func=serve)
+
+    team = commands.add_parser("server", help="a team's MLflow tracking server (PostgreSQL backend) and S3-compatible "
+                               "store on this machine (workspace.yaml `team`)")
+    team.add_argument("action", choices=["start", "stop", "status"])
+    team.add_argument("services", nargs="*", metavar="SERVICE", help="postgres, s3, mlflow (default: all)")
+    team.add_argument("--params", type=Path, default=Path(PARAMS_FILE))
+    team.set_defaults(func=servers)
 
     for name, handler, text in (("promote", promote, "move `champion` to the challenger if it passes the gates"),
                                 ("rollback", rollback, "restore the previous champion")):

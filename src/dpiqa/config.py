@@ -345,10 +345,36 @@ class ScoreParams(Section):
     max_image_bytes: int = Field(ge=1)
 
 
+class HeatmapParams(Section):
+    """Quality maps as pictures (`dpiqa score --heatmaps`, the report's maps)."""
+
+    # diverging matplotlib colormaps only: the scale is signed and centred on zero
+    colormap: Literal["RdBu", "RdYlBu", "coolwarm", "bwr", "seismic", "PiYG", "PRGn", "BrBG", "PuOr", "RdGy"]
+    opacity: float = Field(gt=0, le=1)
+    report_images: int = Field(ge=1)
+
+
 class ServeParams(Section):
     host: str
     port: int = Field(ge=0, le=65535)
     max_request_bytes: int = Field(ge=1)
+
+
+class TeamParams(Section):
+    """`dpiqa server`: PostgreSQL-backed MLflow and an S3-compatible store for a team, on loopback.
+
+    Machine settings (workspace.yaml); credentials come from the environment, never from a file.
+    """
+
+    folder: Path
+    host: str
+    postgres_port: int = Field(ge=1, le=65535)
+    postgres_user: str
+    database: str
+    mlflow_port: int = Field(ge=1, le=65535)
+    artifacts: Literal["local", "s3"]
+    s3_port: int = Field(ge=1, le=65535)
+    bucket: str
 
 
 class ReportParams(Section):
@@ -424,9 +450,11 @@ class Params(Section, _Answers):
     register_: RegisterParams = Field(alias="register")
     promote: PromoteParams
     score: ScoreParams
+    heatmaps: HeatmapParams
     serve: ServeParams
     report: ReportParams
     tracking: TrackingParams
+    team: TeamParams
     runtime: RuntimeParams
 
     @model_validator(mode="before")
@@ -516,6 +544,7 @@ class EvaluateView(ModelStageView):
     distill_student: DistillStudentParams
     evaluate: EvaluateParams
     score: ScoreParams
+    heatmaps: HeatmapParams
 
 
 class RegisterView(StageView):

@@ -154,8 +154,10 @@ class Scorer:
     PyTorch. `from_folder` loads no torch model when ONNX Runtime scores.
     """
 
-    def __init__(self, model, config: dict, settings: ScoreParams, onnx_path: Path | None = None):
+    def __init__(self, model, config: dict, settings: ScoreParams, onnx_path: Path | None = None,
+                 folder: Path | None = None):
         self.config, self.mos_range, self.settings = config, config["training"]["mos_range"], settings
+        self.folder = folder
         self.image_size = config["preprocessing"]["image_size"]
         self.onnx_path = onnx_path if onnx_path is not None and Path(onnx_path).is_file() else None
         if settings.engine == "onnxruntime" and self.onnx_path is None:
@@ -170,11 +172,24 @@ class Scorer:
         """A saved model folder: read as ONNX alone where that engine is chosen, else as PyTorch."""
         config, graph = read_config(folder), onnx_graph(folder)
         if graph is not None and settings.engine != "torch":
-            return cls(None, config, settings, graph)
+            return cls(None, config, settings, graph, folder)
         from dpiqa.models.export import load_pretrained
 
         model, config = load_pretrained(folder)
-        return cls(model, config, settings, graph)
+        return cls(model, config, settings, graph, folder)
+
+    def torch_model(self):
+        """The PyTorch model (quality maps need its gradients), loaded if ONNX Runtime scores."""
+        if self.model is None:
+            from dpiqa.models.export import load_pretrained
+
+            self.model, _ = load_pretrained(self.folder)
+        return self.model
+
+    def decoded(self, item: str, accept_paths: bool = True) -> Image.Image:
+        """The RGB image `score` reads for `item` (a path or base64 data)."""
+        name, data = read_source(item, self.settings.max_image_bytes, accept_paths)
+        return decode(data, name, self.settings)
 
     def scores(self, images: np.ndarray) -> np.ndarray:
         """Scores on [0, 1] of a batch of model inputs (N, 3, H, W float32), with this scorer's engine."""
@@ -183,8 +198,7 @@ class Scorer:
     def _prepare(self, item: str, accept_paths: bool) -> tuple[ScoredImage, np.ndarray | None]:
         result = ScoredImage(item if len(item) < MAX_PATH_LENGTH else BASE64_NAME)
         try:
-            name, data = read_source(item, self.settings.max_image_bytes, accept_paths)
-            return result, model_input(decode(data, name, self.settings), self.image_size)
+            return result, model_input(self.decoded(item, accept_paths), self.image_size)
         except ImageError as error:
             result.error = str(error)
             return result, None

@@ -116,7 +116,8 @@ def test_repro_ends_with_challengers_metrics_and_report(trained):
     assert set(metrics["student"]["embedded"]) >= {"srcc", "srcc_ci", "krcc", "plcc", "plcc_logistic", "rmse"}
     assert (trained / "reports/predictions/embedded.csv").is_file()
     page = (trained / "reports/report.html").read_text()
-    assert "data:image/png;base64," in page and "Provenance" in page
+    assert "data:image/png;base64," in page and "Provenance" in page and "Quality maps" in page
+    assert {p.name for p in (trained / "reports/figures").glob("maps_*.png")} == {"maps_teacher.png", "maps_student.png"}
 
 
 def _promote_leniently(project):

@@ -27,6 +27,8 @@ def report_inputs(tmp_path):
     scatter(frame, "embedded", ("teacher", "student"), figures / "scatter_embedded.png")
     curve = pd.DataFrame({"epoch": [0, 1], "train_loss": [1.0, .5], "val_srcc": [.3, .6]})
     training_curves({"teacher": curve, "student": curve}, figures / "training_curves.png")
+    for name in ("teacher", "student"):  # stand-ins: what the report does with the evaluate stage's maps
+        (figures / f"maps_{name}.png").write_bytes((figures / "training_curves.png").read_bytes())
     params = tmp_path / "params.yaml"
     params.write_text("base:\n  seed: 1\n")
     rows, text = provenance(params, {("train_teacher", "models/teacher"): "abc123.dir"}, {"student": {"name": "dpiqa-student", "version": "3", "uri": "models:/dpiqa-student@challenger"}},
@@ -45,7 +47,8 @@ def test_report_carries_results_breakdown_and_provenance(report_inputs, tmp_path
     markdown = to_markdown(report_inputs, tmp_path)
     for expected in ("0.900 [0.800, 0.950]", "Per-distortion SRCC", "deadbeef", "abc123.dir", "run42",
                      "models:/dpiqa-student@challenger", "package torch", "synthetic", "seed: 1",
-                     "![scatter_embedded](figures/scatter_embedded.png)", "2.50x"):
+                     "![scatter_embedded](figures/scatter_embedded.png)", "2.50x", "## Quality maps",
+                     "![maps_student](figures/maps_student.png)", "![maps_teacher](figures/maps_teacher.png)"):
         assert expected in markdown, expected
     assert "Synthetic labels" in to_html(report_inputs)
 

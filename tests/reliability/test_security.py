@@ -7,7 +7,6 @@ import json
 import os
 import pickle
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ import pytest
 
 from dpiqa.models.checkpoints import load_weights
 
+from ..network import free_port, listening_addresses
 from ..projects import edit_params, run_in
 
 MAX_REQUEST_BYTES = 1_000_000
@@ -38,20 +38,6 @@ def test_pickled_code_in_a_checkpoint_is_refused(tiny_student, tmp_path, monkeyp
     assert not (tmp_path / "pwned").exists()
 
 
-def _listening_addresses(port: int) -> set[str]:
-    """Local addresses with a socket listening on `port` (Linux /proc/net/tcp{,6})."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        if not os.path.exists(table):
-            continue
-        for line in open(table).read().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            address, hex_port = local.split(":")
-            if int(hex_port, 16) == port and state == "0A":  # LISTEN
-                found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]) if len(address) == 8 else address)
-    return found
-
-
 def _post(url: str, body: bytes) -> tuple[int, dict]:
     request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
     try:
@@ -66,9 +52,7 @@ def test_dpiqa_serve_binds_localhost_scores_and_refuses_oversized_requests(proje
     edit_params(project, lambda p: p["promote"].update(srcc_margin=1.0, teacher_margin=1.0, max_latency_s=100.0))
     edit_params(project, lambda w: w["serve"].update(max_request_bytes=MAX_REQUEST_BYTES), "workspace.yaml")
     run_in(project, "dpiqa", "promote", "dpiqa-student")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     bin_dir = os.path.dirname(sys.executable)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "HF_HUB_OFFLINE": "1"}
     env.pop("MLFLOW_TRACKING_URI", None)
@@ -84,7 +68,7 @@ def test_dpiqa_serve_binds_localhost_scores_and_refuses_oversized_requests(proje
             except OSError:
                 assert server.poll() is None, server.stderr.read().decode()[-2000:]
                 time.sleep(1)
-        assert _listening_addresses(port) == {"127.0.0.1"}
+        assert listening_addresses(port) == {"127.0.0.1"}
 
         image = (project / "data/datasets/embedded/images/coffee/coffee_t0_jpeg_5.png").read_bytes()
         rows = [[base64.b64encode(image).decode()], ["bm90IGFuIGltYWdl"]]

@@ -18,6 +18,7 @@ from dpiqa.config import EvaluateView, Params
 from dpiqa.data.loading import IQADataset, split_table
 from dpiqa.data.manifest import read_manifest
 from dpiqa.evaluate.figures import scatter, training_curves
+from dpiqa.evaluate.heatmaps import extremes_figure
 from dpiqa.evaluate.metrics import agreement, bootstrap_intervals
 from dpiqa.evaluate.predict import predict
 from dpiqa.models.export import load_pretrained
@@ -141,4 +142,8 @@ def run_evaluation(params: Params | EvaluateView) -> tuple[dict, dict, list[Path
         figures.append(scatter(frame, dataset, MODELS, config.figures / f"scatter_{dataset}.png"))
     curves = {"teacher": pd.read_csv(params.train_teacher.curve), "student": pd.read_csv(params.distill_student.curve)}
     figures.append(training_curves(curves, config.figures / "training_curves.png"))
+    if params.base.dataset in tables:  # its test split: where the report shows quality maps
+        root, test = params.data.dataset_dir(params.base.dataset), tables[params.base.dataset]
+        figures += [extremes_figure(model, name, test, root, params.profile.image_size, params.heatmaps,
+                                    config.figures / f"maps_{name}.png") for name, model in models.items()]
     return summary, cost, figures

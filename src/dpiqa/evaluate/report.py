@@ -104,6 +104,13 @@ def build_sections(summary: dict, cost: dict, predictions: dict[str, pd.DataFram
                             figures=sorted(figures.glob("scatter_*.png"))))
     sections.append(Section("Training curves", "Train loss and validation SRCC per epoch; the best-val-SRCC "
                             "epoch is the model kept.", figures=[figures / "training_curves.png"]))
+    maps = sorted(figures.glob("maps_*.png"))
+    if maps:
+        sections.append(Section("Quality maps", "Where each model's score comes from, on the test images it scores "
+                                "highest and lowest: each location's first-order contribution to the score (gradient x "
+                                "activation of the 8-channel quality map, summed over channels) minus the image's mean: red pulls "
+                                "the score down more than the average location, blue less (params `heatmaps`). `dpiqa score --heatmaps DIR` draws the same for any image.",
+                                figures=maps))
     for name, frame in predictions.items():
         if frame["distortion"].notna().any():
             sections.append(Section(f"Per-distortion SRCC ({name})", table=per_distortion(frame).round(3)))

@@ -28,7 +28,7 @@ from mlflow.tracking import MlflowClient
 from sqlalchemy.exc import OperationalError
 
 from dpiqa.config import PARAMS_FILE, TrackingParams
-from dpiqa.tracking.store import DEFAULT_ARTIFACTS, DEFAULT_TRACKING_URI, tracking_uri
+from dpiqa.tracking.store import DEFAULT_ARTIFACTS, DEFAULT_TRACKING_URI, reachable_tracking_uri, tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,12 @@ def _experiment_id(name: str) -> str:
     location = None
     if tracking_uri() == DEFAULT_TRACKING_URI:
         location = Path(DEFAULT_ARTIFACTS).resolve().as_uri()
-    return client.create_experiment(name, artifact_location=location)
+    try:
+        return client.create_experiment(name, artifact_location=location)
+    except MlflowException as error:  # another pipeline created it since we looked (a shared server)
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return client.get_experiment_by_name(name).experiment_id
 
 
 def _parent_run(experiment_id: str, group: str, commit: str) -> str:
@@ -231,7 +236,7 @@ def stage_run(
     def retried(action: Callable):
         return retry_when_locked(action, tracking.locked_retry_s)
 
-    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_tracking_uri(reachable_tracking_uri())
     experiment_id = retried(lambda: _experiment_id(tracking.experiment))
     commit, group = git_commit(), pipeline_id()
     parent = retried(lambda: _parent_run(experiment_id, group, commit))
@@ -259,7 +264,7 @@ def stage_run(
 
 def pipeline_runs(tracking: TrackingParams) -> dict[str, str]:
     """Stage name -> MLflow run id of the newest runs of this pipeline run (empty if none)."""
-    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_tracking_uri(reachable_tracking_uri())
     client = MlflowClient()
 
     def search() -> dict[str, str]:
