@@ -22,7 +22,7 @@ import pandas as pd
 from PIL import Image
 
 from dpiqa.config import load_params
-from dpiqa.data.images import to_rgb
+from dpiqa.data.images import resize_of, to_rgb
 from dpiqa.data.loading import split_table
 from dpiqa.data.sources.embedded import DISTORTIONS
 from dpiqa.evaluate.heatmaps import contributions, render_heatmap
@@ -75,8 +75,8 @@ def main() -> None:
     rows = []
     for name, folder in (("teacher", params.train_teacher.out), ("student", params.distill_student.out)):
         model, config = load_pretrained(folder)
-        size = config["preprocessing"]["image_size"]
-        _, maps = contributions(model, [case["image"] for case in cases], size, params.evaluate.batch_size)
+        size, resize = config["preprocessing"]["image_size"], resize_of(config["preprocessing"])
+        _, maps = contributions(model, [case["image"] for case in cases], size, params.evaluate.batch_size, resize)
         for case, contribution in zip(cases, maps):
             means = quadrant_means(contribution)
             others = np.delete(means, case["quadrant"])

@@ -87,7 +87,8 @@ def score(args: argparse.Namespace) -> int:
 
         scored = [r.source for r in results if r.error is None]
         pictures = write_heatmaps(scorer.torch_model(), scored, scorer.decoded, scorer.image_size,
-                                  load_params(args.params).heatmaps, args.heatmaps, scorer.settings.batch_size)
+                                  load_params(args.params).heatmaps, args.heatmaps, scorer.settings.batch_size,
+                                  scorer.resize)
         picture_of = dict(zip(scored, map(str, pictures)))
         for row in rows:
             row["heatmap"] = picture_of.get(row["path"])
@@ -141,6 +142,23 @@ def rollback(args: argparse.Namespace) -> int:
     return 0
 
 
+def import_weights(args: argparse.Namespace) -> int:
+    from dpiqa.config import load_params
+    from dpiqa.data.cards import card
+    from dpiqa.registry.imports import import_checkpoint
+
+    params = load_params(args.params)
+    scale = card(args.dataset).mos_range
+    if scale is None:
+        raise DPIQAError(f"{args.dataset} has no fixed MOS scale; name the dataset the checkpoint was trained on "
+                         "(--dataset koniq10k, clive, livefb, spaq)")
+    result = import_checkpoint(args.kind, args.checkpoint, params, args.out or Path("models/imported") / args.kind,
+                               dataset=args.dataset, mos_range=scale, prompts=args.prompts,
+                               register=not args.no_register)
+    print(dumps_json(result, indent=2))
+    return 0
+
+
 def servers(args: argparse.Namespace) -> int:
     from dpiqa.config import load_params
     from dpiqa.tracking import servers as team_servers
@@ -180,6 +198,17 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--port", type=int, help="default: params.yaml serve.port")
     server.add_argument("--params", type=Path, default=Path(PARAMS_FILE))
     server.set_defaults(func=serve)
+
+    importer = commands.add_parser("import", help="import the authors' released teacher or student checkpoint "
+                                   "(a .pth state dict) as a model folder, registered as the challenger")
+    importer.add_argument("kind", choices=["teacher", "student"])
+    importer.add_argument("checkpoint", type=Path, help="the .pth (or .safetensors) file, read with weights_only=True")
+    importer.add_argument("--prompts", type=Path, help="teacher: the (K, d) prompt embeddings it was trained with")
+    importer.add_argument("--dataset", default="koniq10k", help="the dataset it was trained on: its MOS scale (default koniq10k)")
+    importer.add_argument("--out", type=Path, help="model folder to write (default models/imported/<kind>)")
+    importer.add_argument("--no-register", action="store_true", help="write the folder only")
+    importer.add_argument("--params", type=Path, default=Path(PARAMS_FILE), help="base.profile: the architecture (sd15)")
+    importer.set_defaults(func=import_weights)
 
     team = commands.add_parser("server", help="a team's MLflow tracking server (PostgreSQL backend) and S3-compatible "
                                "store on this machine (workspace.yaml `team`)")

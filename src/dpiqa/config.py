@@ -209,10 +209,13 @@ class StudentConfig(Section):
     ]
     imagenet_weights: bool
     mlp_hidden: int = Field(gt=0)
+    # imagenet: ImageNet mean/std inside the model | none: raw [0, 1], as the authors (their released student)
+    input_normalisation: Literal["imagenet", "none"]
 
 
 class Profile(Section):
     image_size: int = Field(gt=0)
+    resize: Literal["bicubic", "bilinear"]   # the filter images are resized to image_size with
     teacher: TeacherConfig
     student: StudentConfig
 

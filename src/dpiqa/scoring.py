@@ -22,7 +22,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from dpiqa.config import ScoreParams
-from dpiqa.data.images import model_input, to_rgb
+from dpiqa.data.images import model_input, resize_of, to_rgb
 from dpiqa.errors import DPIQAError
 from dpiqa.models.folder import ONNX_INPUT, onnx_graph, read_config
 
@@ -158,7 +158,7 @@ class Scorer:
                  folder: Path | None = None):
         self.config, self.mos_range, self.settings = config, config["training"]["mos_range"], settings
         self.folder = folder
-        self.image_size = config["preprocessing"]["image_size"]
+        self.image_size, self.resize = config["preprocessing"]["image_size"], resize_of(config["preprocessing"])
         self.onnx_path = onnx_path if onnx_path is not None and Path(onnx_path).is_file() else None
         if settings.engine == "onnxruntime" and self.onnx_path is None:
             raise DPIQAError("score.engine is onnxruntime but this model has no ONNX graph (teachers have none)")
@@ -198,7 +198,7 @@ class Scorer:
     def _prepare(self, item: str, accept_paths: bool) -> tuple[ScoredImage, np.ndarray | None]:
         result = ScoredImage(item if len(item) < MAX_PATH_LENGTH else BASE64_NAME)
         try:
-            return result, model_input(self.decoded(item, accept_paths), self.image_size)
+            return result, model_input(self.decoded(item, accept_paths), self.image_size, self.resize)
         except ImageError as error:
             result.error = str(error)
             return result, None

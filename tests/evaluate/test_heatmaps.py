@@ -36,8 +36,10 @@ def test_the_report_figure_reads_each_chosen_image(tmp_path, tiny_student, make_
     table = pd.DataFrame({"image": [f"{index}.png" for index in range(4)], "mos": [0.1, 0.2, 0.3, 0.4],
                           "student": [0.4, 0.3, 0.2, 0.1]})
     settings = make_params().heatmaps.model_copy(update={"report_images": 1})
-    figure = extremes_figure(tiny_student, "student", table, tmp_path / "data", 128, settings, tmp_path / "maps.png")
+    figure = extremes_figure(tiny_student, "student", table, tmp_path / "data", 128, "bicubic", settings,
+                             tmp_path / "maps.png")
     assert figure.is_file()
     with pytest.raises(FileNotFoundError):
-        extremes_figure(tiny_student, "student", table.assign(image="missing.png"), tmp_path / "data", 128, settings,
+        extremes_figure(tiny_student, "student", table.assign(image="missing.png"), tmp_path / "data", 128, "bicubic",
+                        settings,
                         tmp_path / "other.png")

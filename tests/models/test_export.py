@@ -33,7 +33,8 @@ def test_a_saved_student_says_how_it_reads_images_and_how_it_was_trained(tiny_st
     config = json.loads((tmp_path / "student" / CONFIG).read_text())
     assert config["architecture"] == {"backbone": tiny_profile.student.backbone, "map_size": tiny_student.map_size,
                                       "map_channels": tiny_profile.teacher.qfd.map_channels,
-                                      "mlp_hidden": tiny_profile.student.mlp_hidden}
+                                      "mlp_hidden": tiny_profile.student.mlp_hidden,
+                                      "input_normalisation": tiny_profile.student.input_normalisation}
     assert config["preprocessing"]["image_size"] == tiny_profile.image_size and config["preprocessing"]["range"] == [0, 1]
     assert config["training"]["recipe"]["map_loss_weight"] == 0.5
     loaded, _ = load_pretrained(tmp_path / "student")

@@ -52,3 +52,15 @@ def test_a_two_token_tokenizer_is_refused(monkeypatch):
     monkeypatch.setattr(CLIPTokenizer, "from_pretrained", classmethod(lambda cls, *a, **k: CLIPTokenizer()))
     with pytest.raises(WeightsNotFoundError, match="has 2 tokens instead of about 49,408"):
         profiles._clip("openai/clip-vit-large-patch14")
+
+
+def test_a_student_asking_for_missing_imagenet_weights_fails_naming_the_file(sd15_profile, tmp_path, monkeypatch):
+    from dpiqa.errors import DPIQAError
+    from dpiqa.models.profiles import build_student
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    assert sd15_profile.student.imagenet_weights
+    with pytest.raises(DPIQAError, match=r"efficientnet_b7.*imagenet_weights.*torch-home/hub/checkpoints/efficientnet_b7_"
+                                         r".*\.pth is missing.*Download https://download\.pytorch\.org"):
+        build_student(sd15_profile, seed=0)

@@ -1,6 +1,7 @@
 """The tiny profile end to end on the CPU: forward, backward, where gradients go, determinism."""
 
 
+import pytest
 import torch
 
 
@@ -127,3 +128,19 @@ def test_the_highpass_of_a_flat_image_is_zero_and_of_detail_is_not():
     assert high_pass(torch.full((1, 3, 8, 8), 0.4)).abs().max() < 1e-5
     checkerboard = (torch.arange(8)[:, None] + torch.arange(8)[None, :]) % 2
     assert high_pass(checkerboard.float().expand(1, 3, 8, 8)).abs().min() > 1
+
+
+@pytest.mark.parametrize("normalisation", ["none", "imagenet"])
+def test_the_student_feeds_its_backbone_raw_or_imagenet_normalised_pixels(normalisation):
+    from dpiqa.models.student import IMAGENET_MEAN, IMAGENET_STD, DPIQAStudent
+
+    student = DPIQAStudent("mobilenet_v3_small", map_size=8, map_channels=8, mlp_hidden=16,
+                           input_normalisation=normalisation).eval()
+    seen = []
+    student.base_model.features.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0]))
+    images = torch.rand(2, 3, 64, 64)
+    student(images)
+    expected = images if normalisation == "none" else (
+        (images - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+    assert torch.allclose(seen[0], expected)
+    assert DPIQAStudent.from_config(student.config).config["input_normalisation"] == normalisation

@@ -32,16 +32,27 @@ def to_rgb(source, max_pixels: int | None = None) -> Image.Image:
         return upright.convert("RGB")
 
 
-def preprocessing(image_size: int) -> dict:
-    """What `model_input` does, as plain data: saved in every model's config.json."""
-    return {"image_size": image_size, "decode": "RGB, EXIF orientation applied, 16-bit scaled to 8",
-            "resize": "bicubic, antialiased, to image_size x image_size (no crop, no flip)",
+RESIZE_FILTERS = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
+
+
+def preprocessing(image_size: int, resize: str) -> dict:
+    """What `model_input` does, as plain data: saved in every model's config.json, so that a
+    model is scored as it was trained whatever params.yaml says later."""
+    return {"image_size": image_size, "resize": resize, "decode": "RGB, EXIF orientation applied, 16-bit scaled to 8",
+            "geometry": "Pillow resize (antialiased) to image_size x image_size, no crop, no flip",
             "range": [0, 1], "layout": "float32 CHW"}
 
 
-def model_input(rgb: Image.Image, image_size: int) -> np.ndarray:
-    """The models' input: RGB resized to a square (bicubic, antialiased; no crop, no flip), float32
-    CHW in [0, 1]. Pillow resizes in uint8, so nothing overshoots the range."""
+def resize_of(preprocessing_config: dict) -> str:
+    """The resize filter a saved model was trained with (folders from before it was recorded: bicubic)."""
+    recorded = str(preprocessing_config.get("resize", "bicubic")).split(",")[0]
+    return recorded if recorded in RESIZE_FILTERS else "bicubic"
+
+
+def model_input(rgb: Image.Image, image_size: int, resize: str = "bicubic") -> np.ndarray:
+    """The models' input: RGB resized to a square (Pillow's `resize` filter, antialiased; no crop,
+    no flip), float32 CHW in [0, 1]. Pillow resizes in uint8, so nothing overshoots the range.
+    `bilinear` is what the authors' torchvision `Resize((size, size))` does to a PIL image."""
     if rgb.size != (image_size, image_size):
-        rgb = rgb.resize((image_size, image_size), Image.Resampling.BICUBIC)
+        rgb = rgb.resize((image_size, image_size), RESIZE_FILTERS[resize])
     return np.ascontiguousarray(np.asarray(rgb, dtype=np.float32).transpose(2, 0, 1) / 255)

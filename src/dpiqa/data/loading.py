@@ -56,10 +56,11 @@ POSTERIOR_FIELDS = {"mean": "latent_mean", "std": "latent_std"}
 
 
 class IQADataset(Dataset):
-    def __init__(self, table: pd.DataFrame, root: Path, image_size: int, extras: list[ImageTensors] = ()):
+    def __init__(self, table: pd.DataFrame, root: Path, image_size: int, extras: list[ImageTensors] = (),
+                 resize: str = "bicubic"):
         self.table = table.reset_index(drop=True)
         self.root = Path(root)
-        self.image_size = image_size
+        self.image_size, self.resize = image_size, resize
         self.extras = list(extras)
         for extra in self.extras:
             extra.require(self.table["image"])
@@ -70,7 +71,7 @@ class IQADataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         row = self.table.iloc[index]
         item = {
-            "image": torch.from_numpy(model_input(to_rgb(self.root / row["image"]), self.image_size)),
+            "image": torch.from_numpy(model_input(to_rgb(self.root / row["image"]), self.image_size, self.resize)),
             "mos": torch.tensor(row["mos"], dtype=torch.float32),
         }
         for extra in self.extras:
@@ -104,14 +105,15 @@ class IQADataModule(L.LightningDataModule):
         num_workers: int,
         teacher_targets: Path | None = None,
         latent_cache: Path | None = None,
+        resize: str = "bicubic",
     ):
         super().__init__()
         self.manifest, self.split, self.root = Path(manifest), Path(split), Path(root)
         self.image_size, self.batch_size, self.num_workers = image_size, batch_size, num_workers
-        self.teacher_targets, self.latent_cache = teacher_targets, latent_cache
+        self.teacher_targets, self.latent_cache, self.resize = teacher_targets, latent_cache, resize
 
     def dataset(self, split: str, extras: list[ImageTensors] = ()) -> IQADataset:
-        return IQADataset(split_table(self.manifest, self.split, split), self.root, self.image_size, extras)
+        return IQADataset(split_table(self.manifest, self.split, split), self.root, self.image_size, extras, self.resize)
 
     def setup(self, stage: str) -> None:
         if stage == "fit":

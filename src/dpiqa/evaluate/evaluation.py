@@ -76,7 +76,8 @@ def score_datasets(params: EvaluateView, models: dict[str, nn.Module]) -> dict[s
     device = params.train.torch_device()
     tables = {}
     for dataset in config.datasets:
-        table = IQADataset(evaluation_table(params, dataset), params.data.dataset_dir(dataset), params.profile.image_size)
+        table = IQADataset(evaluation_table(params, dataset), params.data.dataset_dir(dataset), params.profile.image_size,
+                           resize=params.profile.resize)
         frame = table.table[["image", "mos", "ref_image", "distortion", "distortion_level"]].copy()
         for name, model in models.items():
             scored = predict(model, table, config.batch_size, params.runtime.num_workers, device)
@@ -144,6 +145,6 @@ def run_evaluation(params: Params | EvaluateView) -> tuple[dict, dict, list[Path
     figures.append(training_curves(curves, config.figures / "training_curves.png"))
     if params.base.dataset in tables:  # its test split: where the report shows quality maps
         root, test = params.data.dataset_dir(params.base.dataset), tables[params.base.dataset]
-        figures += [extremes_figure(model, name, test, root, params.profile.image_size, params.heatmaps,
+        figures += [extremes_figure(model, name, test, root, params.profile.image_size, params.profile.resize, params.heatmaps,
                                     config.figures / f"maps_{name}.png") for name, model in models.items()]
     return summary, cost, figures

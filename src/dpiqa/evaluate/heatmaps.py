@@ -47,11 +47,13 @@ def score_contributions(model: nn.Module, images: torch.Tensor) -> tuple[torch.T
     return scores.detach(), (gradient * quality_map).sum(dim=1).detach()
 
 
-def contributions(model: nn.Module, images: list[Image.Image], image_size: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+def contributions(model: nn.Module, images: list[Image.Image], image_size: int, batch_size: int,
+                  resize: str = "bicubic") -> tuple[np.ndarray, np.ndarray]:
     """Scores (N,) and contribution maps (N, h, w) of RGB images, each as the model's input."""
     scores, maps = [], []
     for start in range(0, len(images), batch_size):
-        batch = torch.from_numpy(np.stack([model_input(image, image_size) for image in images[start : start + batch_size]]))
+        chunk = images[start : start + batch_size]
+        batch = torch.from_numpy(np.stack([model_input(image, image_size, resize) for image in chunk]))
         batch_scores, batch_maps = score_contributions(model, batch)
         scores.append(batch_scores.numpy())
         maps.append(batch_maps.numpy())
@@ -92,7 +94,7 @@ def unique_names(sources: Iterable[str]) -> list[str]:
 
 def write_heatmaps(
     model: nn.Module, sources: list[str], load_image: Callable[[str], Image.Image], image_size: int,
-    settings: HeatmapParams, folder: Path, batch_size: int,
+    settings: HeatmapParams, folder: Path, batch_size: int, resize: str = "bicubic",
 ) -> list[Path]:
     """`folder/<image stem>.png` per source, as `dpiqa score --heatmaps` writes them; images are
     loaded (`load_image`) a batch at a time."""
@@ -100,7 +102,7 @@ def write_heatmaps(
     for start in range(0, len(sources), batch_size):
         chunk = sources[start : start + batch_size]
         images = [load_image(source) for source in chunk]
-        scores, maps = contributions(model, images, image_size, batch_size)
+        scores, maps = contributions(model, images, image_size, batch_size, resize)
         for source, name, image, score, contribution in zip(chunk, names[start:], images, scores, maps):
             title = f"{Path(source).name if not source.startswith('<') else name}: score {score:.3f}"
             paths.append(render_heatmap(image, contribution, title, settings, folder / name))
@@ -116,14 +118,15 @@ def extremes(predictions: pd.DataFrame, name: str, count: int) -> pd.DataFrame:
 
 
 def extremes_figure(
-    model: nn.Module, name: str, predictions: pd.DataFrame, root: Path, image_size: int, settings: HeatmapParams, path: Path,
+    model: nn.Module, name: str, predictions: pd.DataFrame, root: Path, image_size: int, resize: str,
+    settings: HeatmapParams, path: Path,
 ) -> Path:
     """The report's maps: the `settings.report_images` test images `name` scores highest (top row)
     and lowest (bottom row), each with its map, prediction and MOS."""
     chosen = extremes(predictions, name, settings.report_images)
     count = len(chosen) // 2
     images = [to_rgb(root / image) for image in chosen["image"]]
-    _, maps = contributions(model, images, image_size, batch_size=len(images))
+    _, maps = contributions(model, images, image_size, len(images), resize)
     figure, axes = plt.subplots(2, count, figsize=(3.2 * count, 7), squeeze=False, layout="constrained")
     for axis, image, contribution, (_, row) in zip(axes.flat, images, maps, chosen.iterrows()):
         artist = _overlay(axis, image, contribution, settings)

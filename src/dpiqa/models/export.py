@@ -38,13 +38,14 @@ def export_onnx(student: DPIQAStudent, path: Path, image_size: int) -> None:
                       external_data=False, verbose=False)  # one file: B7 (324 MB) is far below protobuf's 2 GB
 
 
-def save_pretrained(model: DPIQATeacher | DPIQAStudent, directory: Path, *, image_size: int, training: dict) -> None:
+def save_pretrained(model: DPIQATeacher | DPIQAStudent, directory: Path, *, image_size: int, training: dict,
+                    resize: str = "bicubic") -> None:
     """The model as a folder (see dpiqa.models.folder): weights, and the config that rebuilds it,
     with how it reads images and what it was trained on (`training`: dataset, mos_range, ...)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     config = {"_class_name": type(model).__name__, "architecture": model.config,
-              "preprocessing": preprocessing(image_size), "training": training}
+              "preprocessing": preprocessing(image_size, resize), "training": training}
     if isinstance(model, DPIQATeacher):
         save_file({"embeddings": model.prompt_embeddings.contiguous()}, directory / PROMPTS)
     save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, directory / WEIGHTS)

@@ -93,7 +93,8 @@ def architecture(teacher: TeacherConfig) -> dict[str, dict]:
     return {"unet": teacher.unet, "vae": teacher.vae}
 
 
-def _architecture(teacher: TeacherConfig) -> tuple[AutoencoderKL, UNet2DConditionModel]:
+def random_vae_unet(teacher: TeacherConfig) -> tuple[AutoencoderKL, UNet2DConditionModel]:
+    """The teacher's VAE and U-Net with random weights (the tiny profile's start; an import's frame)."""
     configs = architecture(teacher)
     blocks = len(configs["vae"]["block_out_channels"])
     vae = AutoencoderKL(
@@ -171,7 +172,7 @@ def build_teacher(profile: Profile, prompt_cache: Path, seed: int) -> DPIQATeach
         if profile.teacher.pretrained:
             vae, unet = _pretrained_sd(profile.teacher)
         else:
-            vae, unet = _architecture(profile.teacher)
+            vae, unet = random_vae_unet(profile.teacher)
         return assemble_teacher(profile, vae, unet, embeddings)
 
 
@@ -182,7 +183,7 @@ def build_teacher_architecture(profile: Profile, device: str = "meta") -> DPIQAT
     only; nothing trained or scored should start from it.
     """
     with torch.device(device):
-        vae, unet = _architecture(profile.teacher)
+        vae, unet = random_vae_unet(profile.teacher)
         embeddings = torch.randn(len(build_prompts()), unet.config.cross_attention_dim)
         return assemble_teacher(profile, vae, unet, embeddings)
 
@@ -202,5 +203,6 @@ def build_student(profile: Profile, seed: int, *, imagenet_weights: bool | None 
             map_size=student_map_size(profile),
             map_channels=profile.teacher.qfd.map_channels,
             mlp_hidden=config.mlp_hidden,
+            input_normalisation=config.input_normalisation,
             imagenet_weights=use_imagenet,
         )

@@ -16,33 +16,39 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import get_model, get_model_weights
 
+from dpiqa.errors import DPIQAError
 from dpiqa.models.score_layer import zero_init_score_layer
 
 log = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# (mean, std) the model subtracts and divides by: the authors' student reads raw [0, 1] pixels
+INPUT_NORMALISATIONS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD), "none": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))}
 
 
 def torchvision_backbone(backbone: str, imagenet_weights: bool) -> tuple[nn.Module, str]:
     """The torchvision model and where its weights came from, for the logs.
 
     ImageNet weights come from the torch hub cache, or are downloaded unless HF_HUB_OFFLINE=1
-    (the project's offline switch); when unavailable the student starts from random weights.
+    (the project's offline switch). Asked for and unavailable, they are an error naming the file
+    and how to provide it: never a silent random start trained as if it were the paper's.
     """
     if not imagenet_weights:
         return get_model(backbone, weights=None), "random initialisation (imagenet_weights: false)"
     weights = get_model_weights(backbone).DEFAULT
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     if not cached.exists() and os.environ.get("HF_HUB_OFFLINE") == "1":
-        reason = f"not in {cached} and HF_HUB_OFFLINE=1"
+        reason = f"{cached} is missing and HF_HUB_OFFLINE=1 forbids downloading it"
     else:
         try:
             return get_model(backbone, weights=weights), f"ImageNet weights {weights}"
         except (OSError, URLError, RuntimeError) as error:
-            reason = str(error)
-    log.warning("%s: ImageNet weights unavailable (%s); starting from random weights", backbone, reason)
-    return get_model(backbone, weights=None), f"random initialisation (ImageNet weights {reason})"
+            reason = f"{weights.url} could not be fetched into {cached} ({error})"
+    raise DPIQAError(
+        f"the {backbone} student asks for ImageNet weights (models.profiles.<profile>.student.imagenet_weights) but "
+        f"{reason}. Download {weights.url} on a machine with internet and put it at {cached} (TORCH_HOME moves "
+        "the folder), run once with HF_HUB_OFFLINE=0, or set imagenet_weights: false to train from random weights.")
 
 
 class DPIQAStudent(nn.Module):
@@ -60,6 +66,7 @@ class DPIQAStudent(nn.Module):
         map_size: int,
         map_channels: int,
         mlp_hidden: int,
+        input_normalisation: str = "imagenet",
         imagenet_weights: bool = False,
     ):
         super().__init__()
@@ -79,9 +86,13 @@ class DPIQAStudent(nn.Module):
             nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
             nn.init.zeros_(layer.bias)
         zero_init_score_layer(self.fc3)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-        self.config = {"backbone": backbone, "map_size": map_size, "map_channels": map_channels, "mlp_hidden": mlp_hidden}
+        if input_normalisation not in INPUT_NORMALISATIONS:
+            raise ValueError(f"input_normalisation must be one of {sorted(INPUT_NORMALISATIONS)}, got {input_normalisation!r}")
+        mean, std = INPUT_NORMALISATIONS[input_normalisation]
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
+        self.config = {"backbone": backbone, "map_size": map_size, "map_channels": map_channels, "mlp_hidden": mlp_hidden,
+                       "input_normalisation": input_normalisation}
 
     @classmethod
     def from_config(cls, config: dict) -> DPIQAStudent:

@@ -138,7 +138,8 @@ def _param_values(nested: Mapping) -> dict[str, str]:
             for name, value in flatten(nested).items()}
 
 
-def _experiment_id(name: str) -> str:
+def experiment_id(name: str) -> str:
+    """The experiment's id, created on first use (the project's artifact folder with the local store)."""
     client = MlflowClient()
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
@@ -237,13 +238,13 @@ def stage_run(
         return retry_when_locked(action, tracking.locked_retry_s)
 
     mlflow.set_tracking_uri(reachable_tracking_uri())
-    experiment_id = retried(lambda: _experiment_id(tracking.experiment))
+    experiment = retried(lambda: experiment_id(tracking.experiment))
     commit, group = git_commit(), pipeline_id()
-    parent = retried(lambda: _parent_run(experiment_id, group, commit))
+    parent = retried(lambda: _parent_run(experiment, group, commit))
     hashes = dvc_hashes(list(data))
     tags = {PIPELINE_TAG: group, KIND_TAG: "stage", "dpiqa.stage": stage, "git.commit": commit}
     tags.update({f"dvc.{path}": digest for path, digest in hashes.items()})
-    run = retried(lambda: mlflow.start_run(experiment_id=experiment_id, run_name=stage, parent_run_id=parent, tags=tags))
+    run = retried(lambda: mlflow.start_run(experiment_id=experiment, run_name=stage, parent_run_id=parent, tags=tags))
     status = "FAILED"
     try:
         retried(lambda: mlflow.log_params(_param_values(params)))

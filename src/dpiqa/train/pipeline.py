@@ -54,6 +54,7 @@ def datamodule(
         num_workers=params.runtime.num_workers,
         teacher_targets=teacher_targets,
         latent_cache=latent_cache,
+        resize=params.profile.resize,
     )
 
 
@@ -120,7 +121,8 @@ def _export(
     training = {"stage": stage, "profile": params.base.profile, "dataset": params.base.dataset,
                 "mos_range": list(nominal_mos_range(params.base.dataset, params)), "seed": params.base.seed,
                 "split_seed": params.train.split_seed, "recipe": recipe.model_dump(mode="json"), **loss, **summary}
-    save_pretrained(module.model, out, image_size=params.profile.image_size, training=training)
+    save_pretrained(module.model, out, image_size=params.profile.image_size, resize=params.profile.resize,
+                    training=training)
     metrics.parent.mkdir(parents=True, exist_ok=True)
     metrics.write_text(dumps_json(summary, indent=2))
     curve.parent.mkdir(parents=True, exist_ok=True)
@@ -177,7 +179,7 @@ def encode_latents(params: Params | EncodeLatentsView) -> Path:
     table = pd.concat([data.dataset(split).table for split in ("train", "val")], ignore_index=True)
     if table.empty:
         raise DPIQAError(f"{data.split} assigns no images to train or val; nothing to encode")
-    dataset = IQADataset(table, data.root, params.profile.image_size)
+    dataset = IQADataset(table, data.root, params.profile.image_size, resize=params.profile.resize)
     mean, std = run_over(teacher.posterior, dataset, batch_size=config.batch_size,
                          num_workers=params.runtime.num_workers, device=device,
                          progress="encode_latents" if params.runtime.progress_bar else None)
