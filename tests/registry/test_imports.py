@@ -6,9 +6,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from dpiqa.data.download import sha256sum
 from dpiqa.models.checkpoints import CheckpointMismatchError
 from dpiqa.models.export import load_pretrained
-from dpiqa.registry.imports import import_checkpoint, sha256_file
+from dpiqa.registry.imports import import_checkpoint
 
 KONIQ_SCALE = [1, 5]
 
@@ -38,7 +39,7 @@ def test_an_imported_model_is_the_checkpoint_and_scores_as_it(kind, request, mak
     result = import_checkpoint(kind, checkpoint, make_params(), tmp_path / "imported", dataset="koniq10k",
                                mos_range=KONIQ_SCALE, prompts=prompts, register=False)
     model, config = load_pretrained(tmp_path / "imported")
-    assert result["sha256"] == sha256_file(checkpoint) == config["training"]["sha256"]
+    assert result["sha256"] == sha256sum(checkpoint) == config["training"]["sha256"]
     assert config["training"]["mos_range"] == KONIQ_SCALE and config["training"]["stage"] == "import"
     for key, value in original.state_dict().items():
         assert torch.equal(model.state_dict()[key], value), key
@@ -76,7 +77,7 @@ def test_an_import_is_registered_as_the_challenger_with_its_provenance(tiny_stud
     client = mlflow.MlflowClient(tracking_uri=uri)
     version = client.get_model_version_by_alias("dpiqa-student", "challenger")
     assert str(version.version) == result["version"]
-    assert version.tags["source.sha256"] == sha256_file(checkpoint) and "RomGai/DP-IQA" in version.tags["source"]
+    assert version.tags["source.sha256"] == sha256sum(checkpoint) and "RomGai/DP-IQA" in version.tags["source"]
     scorer = mlflow.pyfunc.load_model("models:/dpiqa-student@challenger").unwrap_python_model().scorer
     assert scorer.config["training"]["stage"] == "import"
 

@@ -9,7 +9,6 @@ the weights came from and their SHA-256.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import mlflow
@@ -19,6 +18,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from dpiqa.config import Params
+from dpiqa.data.download import sha256sum
 from dpiqa.errors import DPIQAError
 from dpiqa.models.checkpoints import CheckpointMismatchError, read_state_dict
 from dpiqa.models.export import save_pretrained
@@ -29,15 +29,6 @@ from dpiqa.tracking.store import reachable_tracking_uri
 
 KINDS = ("teacher", "student")
 SOURCE = "DP-IQA authors' release (github.com/RomGai/DP-IQA)"
-HASH_CHUNK = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(HASH_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_prompt_embeddings(path: Path) -> torch.Tensor:
@@ -87,7 +78,7 @@ def import_checkpoint(kind: str, checkpoint: Path, params: Params, out: Path, *,
     """Import, save to `out`, and (with `register`) register as the challenger. Returns what was done."""
     checkpoint = Path(checkpoint)
     model = imported_model(kind, checkpoint, params, prompts)
-    digest = sha256_file(checkpoint)
+    digest = sha256sum(checkpoint)
     training = {"stage": "import", "source": SOURCE, "checkpoint": checkpoint.name, "sha256": digest,
                 "profile": params.base.profile, "dataset": dataset, "mos_range": list(mos_range)}
     save_pretrained(model, out, image_size=params.profile.image_size, resize=params.profile.resize, training=training)
