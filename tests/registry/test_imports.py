@@ -118,3 +118,22 @@ def test_an_imported_model_sees_exactly_the_authors_input_tensor(kind, request, 
     [result] = scorer.score([str(photo)])
     assert result.error is None
     assert torch.equal(seen[0][0], authors)
+
+
+def test_missing_files_and_pickled_code_are_one_line_errors(tiny_student, make_params, tmp_path):
+    import os
+
+    from dpiqa.errors import DPIQAError
+
+    arguments = {"dataset": "koniq10k", "mos_range": KONIQ_SCALE, "register": False}
+    with pytest.raises(DPIQAError, match="checkpoint .*missing.pth does not exist"):
+        import_checkpoint("student", tmp_path / "missing.pth", make_params(), tmp_path / "out", **arguments)
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    torch.save({"state_dict": Payload()}, tmp_path / "evil.pth")
+    with pytest.raises(DPIQAError, match="not a plain weights file"):
+        import_checkpoint("student", tmp_path / "evil.pth", make_params(), tmp_path / "out", **arguments)
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "out").exists()

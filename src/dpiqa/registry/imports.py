@@ -9,6 +9,7 @@ the weights came from and their SHA-256.
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import mlflow
@@ -47,6 +48,9 @@ def read_prompt_embeddings(path: Path) -> torch.Tensor:
 
 def imported_model(kind: str, checkpoint: Path, params: Params, prompts: Path | None = None) -> nn.Module:
     """The profile's architecture holding exactly the checkpoint's weights."""
+    for path, what in ((checkpoint, "checkpoint"), (prompts, "prompt embeddings file")):
+        if path is not None and not Path(path).is_file():
+            raise DPIQAError(f"{what} {path} does not exist")
     profile = params.profile
     if kind == "student":
         model = build_student(profile, params.base.seed, imagenet_weights=False)  # every weight is replaced
@@ -62,7 +66,11 @@ def imported_model(kind: str, checkpoint: Path, params: Params, prompts: Path | 
         model = assemble_teacher(profile, vae, unet, embeddings)
     else:
         raise DPIQAError(f"unknown model kind {kind!r}; one of {', '.join(KINDS)}")
-    state = read_state_dict(checkpoint)
+    try:
+        state = read_state_dict(checkpoint)
+    except pickle.UnpicklingError as error:
+        raise DPIQAError(f"{checkpoint} is not a plain weights file: torch.load(weights_only=True) refused it "
+                         f"({error})") from error
     expected = set(model.state_dict())
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
     if missing or unexpected:
