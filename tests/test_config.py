@@ -58,6 +58,32 @@ def test_train_recipe_is_shared_by_every_recipe_unless_one_overrides_it(raw_para
     assert params.distill_student.recipes["sd15"].lr_gamma == shared["lr_gamma"]
 
 
+def test_sd15_trains_each_paper_dataset_with_the_authors_milestones(raw_params):
+    params = Params.model_validate(raw_params)
+    teacher, student = params.train_teacher, params.distill_student
+    authors = {"koniq10k": ([5], [5]), "clive": ([10], [10, 25]), "livefb": ([2], [4]), "spaq": ([5], [6])}
+    for dataset, (teacher_milestones, student_milestones) in authors.items():
+        assert teacher.recipe("sd15", dataset).milestones == teacher_milestones, dataset
+        assert student.recipe("sd15", dataset).milestones == student_milestones, dataset
+        assert student.recipe("sd15", dataset).lr == student.recipes["sd15"].lr  # only what the entry names changes
+    assert teacher.recipe("tiny", "clive") == teacher.recipes["tiny"]
+
+
+def test_a_per_dataset_recipe_is_checked_like_any_recipe(raw_params):
+    def with_override(override: dict) -> dict:
+        return deep_update(raw_params, {"train_teacher": {"recipes": {"sd15": {"by_dataset": override}}}})
+
+    with pytest.raises(ValidationError, match="milestons"):
+        Params.model_validate(with_override({"clive": {"milestons": [3]}}))
+    with pytest.raises(ValidationError, match="not in data.sources"):
+        Params.model_validate(with_override({"kadid": {"milestones": [3]}}))
+    shared = raw_params["train"]["recipe"]
+    params = Params.model_validate(deep_update(with_override({"spaq": {"lr": 2.0e-5}}),
+                                               {"train": {"recipe": {**shared, "weight_decay": 0.01}}}))
+    assert params.train_teacher.recipe("sd15", "spaq").weight_decay == 0.01  # the shared recipe under it too
+    assert params.train_teacher.recipe("sd15", "spaq").lr == 2.0e-5
+
+
 def test_every_card_has_a_source_section_and_vice_versa(raw_params):
     assert set(cards()) == set(raw_params["data"]["sources"])
 

@@ -249,6 +249,7 @@ class TrainParams(Section):
     strategy: Literal["auto", "ddp"]
     precision: dict[Literal["tiny", "sd15"], dict[Literal["cpu", "gpu"], str]]
     deterministic: bool
+    gradient_checkpointing: bool
     precise_bn_batches: int = Field(ge=0)
     min_val_prediction_std: float = Field(ge=0)
     checkpoints: Path
@@ -284,12 +285,36 @@ class StudentRecipe(Recipe):
 
 
 class TrainingStageParams(Section):
-    """What both training stages have: outputs and a recipe per profile."""
+    """What both training stages have: outputs and a recipe per profile.
+
+    A profile's recipe may carry `by_dataset: {<dataset>: {<setting>: value}}`: the authors tuned
+    their learning-rate milestones per dataset, so `recipe(profile, dataset)` applies the entry
+    for base.dataset over the profile's recipe (`dataset_recipes` holds them resolved).
+    """
 
     out: Path
     metrics: Path
     curve: Path
     recipes: dict[Literal["tiny", "sd15"], Recipe]
+    dataset_recipes: dict[Literal["tiny", "sd15"], dict[str, Recipe]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _per_dataset_recipes(cls, raw):
+        if not isinstance(raw, dict) or not isinstance(raw.get("recipes"), dict):
+            return raw
+        recipes, resolved = {}, {}
+        for profile, recipe in raw["recipes"].items():
+            recipe = dict(recipe or {})
+            overrides = recipe.pop("by_dataset", None) or {}
+            recipes[profile] = recipe
+            if overrides:
+                resolved[profile] = {dataset: {**recipe, **(override or {})} for dataset, override in overrides.items()}
+        return {**raw, "recipes": recipes, "dataset_recipes": {**raw.get("dataset_recipes", {}), **resolved}}
+
+    def recipe(self, profile: str, dataset: str) -> Recipe:
+        """The recipe `profile` trains `dataset` with."""
+        return self.dataset_recipes.get(profile, {}).get(dataset, self.recipes[profile])
 
 
 class TrainTeacherParams(TrainingStageParams):
@@ -305,8 +330,15 @@ class PerImageStageParams(Section):
     batch_size: int = Field(ge=1)
 
 
+class TeacherTargetsParams(PerImageStageParams):
+    """cached: the teacher's maps computed once by the stage | online: every distillation step."""
+
+    mode: Literal["cached", "online"]
+
+
 class DistillStudentParams(TrainingStageParams):
     recipes: dict[Literal["tiny", "sd15"], StudentRecipe]
+    dataset_recipes: dict[Literal["tiny", "sd15"], dict[str, StudentRecipe]] = {}
 
 
 class EvaluateParams(Section):
@@ -447,7 +479,7 @@ class Params(Section, _Answers):
     train: TrainParams
     train_teacher: TrainTeacherParams
     encode_latents: PerImageStageParams
-    teacher_targets: PerImageStageParams
+    teacher_targets: TeacherTargetsParams
     distill_student: DistillStudentParams
     evaluate: EvaluateParams
     register_: RegisterParams = Field(alias="register")
@@ -478,6 +510,11 @@ class Params(Section, _Answers):
         missing = set(self.evaluate.datasets) - prepared
         if missing:
             raise ValueError(f"evaluate.datasets {sorted(missing)} must also be listed in data.datasets")
+        for stage in (self.train_teacher, self.distill_student):
+            for profile, by_dataset in stage.dataset_recipes.items():
+                unknown = set(by_dataset) - set(self.data.sources)
+                if unknown:
+                    raise ValueError(f"recipes.{profile}.by_dataset names {sorted(unknown)}, not in data.sources")
         return self
 
 
@@ -534,12 +571,13 @@ class TrainTeacherView(ModelStageView):
 
 class TeacherTargetsView(ModelStageView):
     train_teacher: TrainTeacherParams
-    teacher_targets: PerImageStageParams
+    teacher_targets: TeacherTargetsParams
 
 
 class DistillStudentView(ModelStageView):
     distill_student: DistillStudentParams
-    teacher_targets: PerImageStageParams
+    teacher_targets: TeacherTargetsParams
+    train_teacher: TrainTeacherParams  # where the online teacher loads from
 
 
 class EvaluateView(ModelStageView):

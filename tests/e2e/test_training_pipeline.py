@@ -90,6 +90,28 @@ def test_dvc_reruns_the_stages_whose_params_changed_and_no_others(project_after_
     assert not {"encode_latents", "train_teacher", "distill_student"} & _stale_stages(project)
 
 
+def test_online_teacher_targets_distil_from_the_trained_teacher_without_cached_maps(project_after_repro):
+    project = project_after_repro
+
+    def online(params):
+        params["teacher_targets"]["mode"] = "online"
+        params["distill_student"]["recipes"]["tiny"]["map_loss_weight"] = 1.0
+
+    edit_params(project, online)
+    assert {"teacher_targets", "distill_student"} <= _stale_stages(project)
+    assert "train_teacher" not in _stale_stages(project)
+    run_in(project, "dvc", "repro", "distill_student")
+    from safetensors import safe_open
+
+    with safe_open(project / "models/teacher_targets.safetensors", framework="pt") as handle:
+        assert handle.metadata()["mode"] == "online" and not list(handle.keys())
+    client = _client(project)
+    runs = client.search_runs([client.get_experiment_by_name("dpiqa").experiment_id],
+                              filter_string="attributes.run_name = 'distill_student'", order_by=["start_time DESC"])
+    history = client.get_metric_history(runs[0].info.run_id, "train/map_mse")
+    assert history and all(0 < point.value < float("inf") for point in history)  # maps from the teacher, every epoch
+
+
 def test_ddp_on_two_cpu_processes_trains_two_epochs(project):
     def distributed(params):
         params["train"].update(accelerator="cpu", devices=2, strategy="ddp")

@@ -135,3 +135,39 @@ def test_an_augmented_teacher_batch_drops_its_cached_posterior(tiny_teacher, tin
 def test_an_unknown_augmentation_is_an_error(tiny_student):
     with pytest.raises(ValueError, match="augment"):
         StudentModule(tiny_student, map_weight=1.0, **{**OPTIM, "augment": "mixup"})
+
+
+def test_gradient_checkpointing_changes_memory_not_gradients(make_params, tiny_profile, tmp_path):
+    from dpiqa.config import TrainTeacherView
+    from dpiqa.train.pipeline import trainable_teacher
+
+    teachers = {}
+    for flag in (False, True):
+        params = TrainTeacherView.of(make_params({"train": {"gradient_checkpointing": flag}}))
+        teachers[flag] = trainable_teacher(params).train()
+        assert teachers[flag].unet.is_gradient_checkpointing is flag
+    images = _batch(tiny_profile)["image"]
+    gradients = {}
+    for flag, teacher in teachers.items():
+        teacher(images)[0].square().sum().backward()
+        gradients[flag] = [p.grad for p in teacher.unet.parameters() if p.grad is not None]
+    assert len(gradients[True]) == len(gradients[False]) > 0
+    for checkpointed, stored in zip(gradients[True], gradients[False]):
+        torch.testing.assert_close(checkpointed, stored, rtol=1e-4, atol=1e-6)
+
+
+def test_an_online_teacher_maps_each_training_batch_and_stays_out_of_the_student(tiny_student, tiny_teacher,
+                                                                                 tiny_profile):
+    module = StudentModule(tiny_student, map_weight=1.0, online_teacher=tiny_teacher, **OPTIM)
+    batch = _batch(tiny_profile)
+    del batch["teacher_map"]
+    seen = []
+    loss = module.loss
+    module.loss = lambda batch, score, quality_map: seen.append(batch) or loss(batch, score, quality_map)
+    teacher_before = {name: p.clone() for name, p in tiny_teacher.state_dict().items()}
+    metrics = _fast_dev_run(module, _rows(batch))
+    assert torch.isfinite(metrics["train/map_mse"])
+    with torch.no_grad():
+        torch.testing.assert_close(seen[0]["teacher_map"], tiny_teacher(seen[0]["image"])[1])
+    assert all(torch.equal(p, teacher_before[name]) for name, p in tiny_teacher.state_dict().items())
+    assert not any(key.startswith("online_teacher") for key in module.state_dict())  # not in checkpoints

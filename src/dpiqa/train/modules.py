@@ -156,16 +156,30 @@ class TeacherModule(IQAModule):
 
 
 class StudentModule(IQAModule):
-    """MSE(score, MOS) + map_weight x MSE(student map, teacher map); the teacher is not here.
+    """MSE(score, MOS) + map_weight x MSE(student map, teacher map).
 
-    The frozen teacher's maps are precomputed (teacher_targets stage) and arrive in the batch.
+    The frozen teacher's maps arrive in the batch (teacher_targets mode `cached`), or an
+    `online_teacher` computes them every step from the (augmented) images, under the trainer's
+    precision, as the authors distil. The online teacher is no submodule: never trained, never in
+    the student's checkpoints.
     """
 
     AUGMENTED = ("image", "teacher_map")
 
-    def __init__(self, model: nn.Module, *, map_weight: float, **settings):
+    def __init__(self, model: nn.Module, *, map_weight: float, online_teacher: nn.Module | None = None, **settings):
         super().__init__(model, **settings)
         self.map_weight = map_weight
+        object.__setattr__(self, "online_teacher", online_teacher.eval().requires_grad_(False) if online_teacher else None)
+
+    def on_fit_start(self) -> None:
+        if self.online_teacher is not None:
+            self.online_teacher.to(self.device)
+
+    def training_step(self, batch: dict, index: int) -> torch.Tensor:
+        if self.online_teacher is not None:
+            with torch.no_grad():
+                batch = {**batch, "teacher_map": self.online_teacher(batch["image"])[1].float()}
+        return super().training_step(batch, index)
 
     def loss(self, batch, score, quality_map):
         losses = {

@@ -143,11 +143,20 @@ def _check_latent_cache(path: Path, teacher: DPIQATeacher) -> None:
                          f"{teacher.image_size} px; re-run `dvc repro encode_latents`")
 
 
+def trainable_teacher(params: TrainTeacherView) -> DPIQATeacher:
+    """The teacher to train; with train.gradient_checkpointing its U-Net recomputes activations in
+    the backward pass instead of keeping them (sd15 at batch 16: about half the GPU memory)."""
+    teacher = build_teacher(params.profile, params.models.prompt_cache, params.base.seed)
+    if params.train.gradient_checkpointing:
+        teacher.unet.enable_gradient_checkpointing()
+    return teacher
+
+
 def train_teacher(params: Params | TrainTeacherView, tracker: StageTracker) -> None:
     params = TrainTeacherView.of(params)
     config = params.train_teacher
-    recipe = config.recipes[params.base.profile]
-    teacher = build_teacher(params.profile, params.models.prompt_cache, params.base.seed)
+    recipe = config.recipe(params.base.profile, params.base.dataset)
+    teacher = trainable_teacher(params)
     module = TeacherModule(
         teacher, ranking_weight=config.ranking_loss_weight, ranking_margin=config.ranking_margin, **_module_settings(recipe, params.train)
     )
@@ -196,6 +205,10 @@ def compute_teacher_targets(params: Params | TeacherTargetsView) -> Path:
     config = params.teacher_targets
     device = params.train.torch_device()
     teacher = load_pretrained(params.train_teacher.out)[0].to(device)
+    if config.mode == "online":  # no maps: the file names the teacher, so distillation re-runs when it changes
+        _save_per_image({}, [], config.out, mode="online", teacher_sha256=weights_digest(teacher.cpu()))
+        log.info("teacher_targets mode online: the student computes the maps every step -> %s", config.out)
+        return config.out
     dataset = datamodule(params, config.batch_size).dataset("train")
     [maps] = run_over(lambda images: teacher(images)[1:], dataset, batch_size=config.batch_size,
                       num_workers=params.runtime.num_workers, device=device)
@@ -207,13 +220,14 @@ def compute_teacher_targets(params: Params | TeacherTargetsView) -> Path:
 def distill_student(params: Params | DistillStudentView, tracker: StageTracker) -> None:
     params = DistillStudentView.of(params)
     config = params.distill_student
-    recipe = config.recipes[params.base.profile]
+    recipe = config.recipe(params.base.profile, params.base.dataset)
     student = build_student(params.profile, params.base.seed)
+    online = params.teacher_targets.mode == "online"
     module = StudentModule(
-        student, map_weight=recipe.map_loss_weight, **_module_settings(recipe, params.train)
+        student, map_weight=recipe.map_loss_weight, **_module_settings(recipe, params.train),
+        online_teacher=load_pretrained(params.train_teacher.out)[0] if online else None,
     )
-    targets = params.teacher_targets.out
-    data = datamodule(params, recipe.batch_size, teacher_targets=targets)
+    data = datamodule(params, recipe.batch_size, teacher_targets=None if online else params.teacher_targets.out)
     result = _train(params, "distill_student", module, data, recipe, tracker, student_inputs(params))
     if module.global_rank == 0:
         _export(module, result, params, "distill_student", recipe, tracker)
