@@ -1,6 +1,7 @@
 """What a profile costs on one GPU: training step time and peak memory of the teacher (VAE in the
-step, from cached latents, and with the U-Net's gradient checkpointing) and of the student,
-inference latency (batch 1) and throughput (batch 32), and the hours of a KonIQ-10k run.
+step, from cached latents, and with the U-Net's gradient checkpointing) and of the student (teacher
+maps cached, and computed online as the authors do), inference latency (batch 1) and throughput
+(batch 32), and the hours of a KonIQ-10k run.
 
 Random weights in the profile's architecture (cost does not depend on them); the profile's recipes
 give batch sizes and epochs, train.precision its GPU precision. Writes
@@ -32,7 +33,8 @@ KONIQ_TRAIN_IMAGES = 7058  # the official split's training set (subpic/koniq met
 PLAN = """Would measure, for the {profile} profile on one GPU ({precision}):
 - teacher training step at batch {teacher_batch}: VAE in the step, from cached latents, and with
   train.gradient_checkpointing: seconds per step and peak GPU memory
-- student training step at batch {student_batch} (score + map loss): seconds and peak memory
+- student training step at batch {student_batch} (score + map loss), maps cached and computed online
+  by the frozen teacher (teacher_targets.mode): seconds and peak memory
 - inference: batch 1 latency and batch 32 images/s, teacher and student
 - hours of a KonIQ-10k run: {teacher_epochs} teacher + {student_epochs} student epochs over {images} training images
 No GPU here (torch.cuda.is_available() is False): run it on a GPU machine, or pass --device cpu."""
@@ -127,9 +129,18 @@ def measure(profile_name: str, device: torch.device, steps: int, warmup: int) ->
     student_images = torch.rand(student_recipe.batch_size, 3, size, size, device=device)
     with torch.no_grad():
         maps = teacher.eval()(student_images)[1].float()
+    student_target = torch.rand(len(student_images), device=device)
     result["train"]["student"] = timed(
-        training_step(student, student_images, torch.rand(len(student_images), device=device), precision, device,
-                      map_target=maps), device, steps, warmup)
+        training_step(student, student_images, student_target, precision, device, map_target=maps),
+        device, steps, warmup)
+    cached_step = training_step(student, student_images, student_target, precision, device, map_target=maps)
+
+    def online_step() -> None:  # teacher_targets.mode online: the frozen teacher maps the batch first
+        with torch.no_grad(), _autocast(device, precision):
+            teacher(student_images)
+        cached_step()
+
+    result["train"]["student_online_targets"] = timed(online_step, device, steps, warmup)
 
     result["inference"] = {}
     for name, model in (("teacher", teacher.eval()), ("student", student.eval())):
@@ -147,7 +158,7 @@ def measure(profile_name: str, device: torch.device, steps: int, warmup: int) ->
 def markdown(result: dict) -> str:
     rows = ["| what | batch | seconds | peak GiB |", "|---|---|---|---|"]
     for name, cost in result["train"].items():
-        batch = result["student_batch"] if name == "student" else result["teacher_batch"]
+        batch = result["student_batch"] if name.startswith("student") else result["teacher_batch"]
         peak = f"{cost['peak_gib']:.1f}" if "peak_gib" in cost else "n/a"
         rows.append(f"| train step: {name.replace('_', ' ')} | {batch} | {cost['seconds']:.3f} | {peak} |")
     for name, cost in result["inference"].items():
