@@ -147,7 +147,7 @@ def measure(profile_name: str, device: torch.device, steps: int, warmup: int) ->
         for batch in (1, 32):
             batch_images = torch.rand(batch, 3, size, size, device=device)
             with torch.inference_mode(), _autocast(device, precision if name == "teacher" else "32"):
-                seconds = timed(lambda: model(batch_images), device, steps, warmup)["seconds"]
+                seconds = timed(lambda model=model, images=batch_images: model(images), device, steps, warmup)["seconds"]
             result["inference"][f"{name}/batch{batch}"] = {"seconds": seconds, "images_per_s": batch / seconds}
     result["koniq10k_hours"] = koniq_hours(
         result["train"]["teacher_cached_latents"]["seconds"], result["train"]["student"]["seconds"],

@@ -19,6 +19,7 @@ def main() -> None:
     sections = build_sections(
         read_json(config.metrics), read_json(config.cost), load_predictions(config.predictions, config.datasets), config.figures,
         rows, params_text, synthetic=labels.str.startswith("synthetic").any(), dataset=params.base.dataset,
+        seeds=[read_json(config.seeds / f"{seed}.json") for seed in params.split.seeds],
     )
     write_report(sections, params.report.markdown, params.report.html)
 

@@ -348,6 +348,7 @@ class EvaluateParams(Section):
     confidence: float = Field(gt=0, lt=1)
     latency_runs: int = Field(ge=1)
     metrics: Path
+    seeds: Path  # reports/seeds/<n>.json: both models trained and tested on split seed n
     cost: Path
     predictions: Path
     figures: Path

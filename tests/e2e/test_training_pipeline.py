@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -110,6 +111,28 @@ def test_online_teacher_targets_distil_from_the_trained_teacher_without_cached_m
                               filter_string="attributes.run_name = 'distill_student'", order_by=["start_time DESC"])
     history = client.get_metric_history(runs[0].info.run_id, "train/map_mse")
     assert history and all(0 < point.value < float("inf") for point in history)  # maps from the teacher, every epoch
+
+
+def test_every_split_seed_is_trained_and_tested_and_the_report_gives_the_median(project_after_repro):
+    project = project_after_repro
+    edit_params(project, lambda p: p["split"].update(seeds=[0, 1]))
+    assert not {"encode_latents", "train_teacher", "distill_student"} & _stale_stages(project)  # their split is unchanged
+    repro = run_in(project, "dvc", "repro").stdout
+    assert "Running stage 'seed@1'" in repro and "Running stage 'train_teacher'" not in repro
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    own = json.loads((project / "reports/seeds/0.json").read_text())
+    assert own["teacher"]["srcc"] == metrics["teacher"]["embedded"]["srcc"] and "pipeline" in own["models"]
+    other = json.loads((project / "reports/seeds/1.json").read_text())
+    split = pd.read_csv(project / "data/splits/embedded/seed-1.csv")
+    assert other["models"] == "trained for this seed"
+    assert other["teacher"]["images"] == other["student"]["images"] == (split["split"] == "test").sum()
+    assert -1 <= other["teacher"]["srcc"] <= 1 and other["teacher"]["srcc"] != own["teacher"]["srcc"]
+    assert not (project / "models/checkpoints/seed-1/outputs").exists(), "a finished seed keeps no models"
+    client = _client(project)
+    names = {r.info.run_name for r in client.search_runs([client.get_experiment_by_name("dpiqa").experiment_id])}
+    assert {"train_teacher@seed-1", "distill_student@seed-1"} <= names
+    report = (project / "reports/report.md").read_text()
+    assert "## Split seeds" in report and re.search(r"\| median +\| 2 seeds", report)
 
 
 def test_ddp_on_two_cpu_processes_trains_two_epochs(project):

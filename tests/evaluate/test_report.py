@@ -62,3 +62,22 @@ def test_an_undefined_statistic_reads_undefined():
         values.update({name: 0.25, f"{name}_ci": [0.2, 0.3]})
     table = results_table({"teacher": {"embedded": values}, "student": {"embedded": values}})
     assert table.loc[0, "srcc"] == "undefined [undefined, undefined]" and table.loc[0, "rmse"] == "0.250 [0.200, 0.300]"
+
+
+def test_split_seeds_get_their_section_only_when_there_are_results(report_inputs, tmp_path):
+    from dpiqa.evaluate.report import build_sections
+
+    assert "## Split seeds" not in to_markdown(report_inputs, tmp_path)
+    seed = {"seed": 0, "models": "the pipeline's (train.split_seed)", "agreement": 0.5,
+            "teacher": {"srcc": 0.7, "plcc": 0.72}, "student": {"srcc": 0.6, "plcc": 0.61}}
+    rows = pd.DataFrame([{"what": "git commit", "value": "x"}])
+    model_cost = {"parameters": 1, "latency_s": 1.0, "latency_scoring_s": 1.0, "scoring_engine": "PyTorch fp32"}
+    cost = {"teacher": model_cost, "student": model_cost, "ratios": dict.fromkeys(
+        ("parameters_teacher_over_student", "latency_teacher_over_student", "latency_scoring_teacher_over_student"), 1.0)}
+    sections = build_sections({"teacher": {}, "student": {}, "agreement": {}}, cost, {}, tmp_path, rows, "",
+                              synthetic=False, dataset="clive", seeds=[seed])
+    titles = [section.title for section in sections]
+    assert "Split seeds" in titles
+    table = sections[titles.index("Split seeds")].table.set_index("split seed")
+    assert table.loc["median", "teacher SRCC / PLCC"] == "0.700 / 0.720"
+    assert table.loc["DP-IQA paper", "teacher SRCC / PLCC"] == "0.893 / 0.913"

@@ -156,9 +156,10 @@ def test_gradient_checkpointing_changes_memory_not_gradients(make_params, tiny_p
         torch.testing.assert_close(checkpointed, stored, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("augment", ["none", "dihedral"])
 def test_an_online_teacher_maps_each_training_batch_and_stays_out_of_the_student(tiny_student, tiny_teacher,
-                                                                                 tiny_profile):
-    module = StudentModule(tiny_student, map_weight=1.0, online_teacher=tiny_teacher, **OPTIM)
+                                                                                 tiny_profile, augment):
+    module = StudentModule(tiny_student, map_weight=1.0, online_teacher=tiny_teacher, **{**OPTIM, "augment": augment})
     batch = _batch(tiny_profile)
     del batch["teacher_map"]
     seen = []

@@ -19,6 +19,7 @@ import pandas as pd
 
 from dpiqa.evaluate.evaluation import MODELS, per_distortion
 from dpiqa.evaluate.metrics import STATISTICS
+from dpiqa.evaluate.protocol import aggregate
 
 PACKAGES = ("dpiqa", "torch", "torchvision", "diffusers", "transformers", "lightning", "mlflow", "dvc",
             "great-expectations", "pandas", "pillow", "scipy", "torchmetrics")
@@ -89,8 +90,29 @@ def provenance(
     return pd.DataFrame(rows), params_file.read_text()
 
 
+# The authors' teacher, test SRCC / PLCC (median over 10 random 80/20 splits, as quoted by later papers).
+PAPER_TEACHER = {"clive": (0.893, 0.913), "koniq10k": (0.942, 0.951), "livefb": (0.579, 0.683), "spaq": (0.923, 0.926)}
+
+
+def seeds_table(results: list[dict], dataset: str) -> pd.DataFrame:
+    """Test SRCC / PLCC per split seed, their median and range, and the paper's teacher beside them."""
+    rows = [{"split seed": str(r["seed"]), "models": r["models"],
+             **{f"{m} SRCC / PLCC": f"{_number(r[m]['srcc'])} / {_number(r[m]['plcc'])}" for m in MODELS},
+             "agreement": _number(r["agreement"])} for r in results]
+    summary = aggregate(results)
+    for label, key in (("median", "median"), ("min", "min"), ("max", "max")):
+        rows.append({"split seed": label, "models": f"{len(results)} seeds",
+                     **{f"{m} SRCC / PLCC": f"{_number(summary[f'{m}_srcc'][key])} / {_number(summary[f'{m}_plcc'][key])}"
+                        for m in MODELS}, "agreement": _number(summary["agreement"][key])})
+    if dataset in PAPER_TEACHER:
+        srcc, plcc = PAPER_TEACHER[dataset]
+        rows.append({"split seed": "DP-IQA paper", "models": "median of 10 splits", "teacher SRCC / PLCC": f"{srcc} / {plcc}",
+                     "student SRCC / PLCC": "", "agreement": ""})
+    return pd.DataFrame(rows)
+
+
 def build_sections(summary: dict, cost: dict, predictions: dict[str, pd.DataFrame], figures: Path, provenance_rows: pd.DataFrame,
-                   params_text: str, synthetic: bool, dataset: str) -> list[Section]:
+                   params_text: str, synthetic: bool, dataset: str, seeds: list[dict] = ()) -> list[Section]:
     sections = [Section("Results on the test sets",
                         "Each statistic with its paired percentile-bootstrap confidence interval (evaluate.confidence). PLCC is given raw and after the "
                         "4-parameter logistic fit; RMSE is on the [0, 1] scale. The training dataset is scored on "
@@ -111,6 +133,11 @@ def build_sections(summary: dict, cost: dict, predictions: dict[str, pd.DataFram
                                 "activation of the 8-channel quality map, summed over channels) minus the image's mean: red pulls "
                                 "the score down more than the average location, blue less (params `heatmaps`). `dpiqa score --heatmaps DIR` draws the same for any image.",
                                 figures=maps))
+    if seeds:
+        sections.append(Section("Split seeds", f"Both models trained and tested on each split seed in `split.seeds` "
+                                f"({dataset}'s test split of that seed): one split's test SRCC says as much about the images it "
+                                "put in test as about the models, so papers give the median over 10 seeds.",
+                                table=seeds_table(list(seeds), dataset)))
     for name, frame in predictions.items():
         if frame["distortion"].notna().any():
             sections.append(Section(f"Per-distortion SRCC ({name})", table=per_distortion(frame).round(3)))

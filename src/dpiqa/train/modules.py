@@ -83,7 +83,7 @@ class IQAModule(L.LightningModule, ABC):
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         if self.augment == "dihedral" and self.trainer.training:
             kept = {key: value for key, value in batch.items() if key not in self.INVALIDATED_BY_AUGMENTATION}
-            return dihedral(kept, self.AUGMENTED)
+            return dihedral(kept, tuple(key for key in self.AUGMENTED if key in kept))  # online maps come later
         return batch
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

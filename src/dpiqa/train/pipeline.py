@@ -22,10 +22,12 @@ from dpiqa.config import (
     TrainTeacherView,
 )
 from dpiqa.data.datasets import nominal_mos_range
+from dpiqa.data.download import sha256sum
 from dpiqa.data.loading import POSTERIOR_FIELDS, ImageTensors, IQADataModule, IQADataset
 from dpiqa.errors import DPIQAError
 from dpiqa.models.checkpoints import read_state_dict, weights_digest
 from dpiqa.models.export import load_pretrained, save_pretrained
+from dpiqa.models.folder import WEIGHTS
 from dpiqa.models.inference import run_over
 from dpiqa.models.profiles import build_student, build_teacher
 from dpiqa.models.teacher import DPIQATeacher
@@ -204,11 +206,11 @@ def compute_teacher_targets(params: Params | TeacherTargetsView) -> Path:
     params = TeacherTargetsView.of(params)
     config = params.teacher_targets
     device = params.train.torch_device()
-    teacher = load_pretrained(params.train_teacher.out)[0].to(device)
     if config.mode == "online":  # no maps: the file names the teacher, so distillation re-runs when it changes
-        _save_per_image({}, [], config.out, mode="online", teacher_sha256=weights_digest(teacher.cpu()))
+        _save_per_image({}, [], config.out, mode="online", teacher_sha256=sha256sum(params.train_teacher.out / WEIGHTS))
         log.info("teacher_targets mode online: the student computes the maps every step -> %s", config.out)
         return config.out
+    teacher = load_pretrained(params.train_teacher.out)[0].to(device)
     dataset = datamodule(params, config.batch_size).dataset("train")
     [maps] = run_over(lambda images: teacher(images)[1:], dataset, batch_size=config.batch_size,
                       num_workers=params.runtime.num_workers, device=device)

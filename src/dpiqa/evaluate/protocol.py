@@ -1,0 +1,96 @@
+"""The paper's protocol, honestly: both models trained and tested on every split seed.
+
+Papers report the median over 10 random splits; one split's test SRCC says as much about the
+images it happened to put in test as about the models (README, Known limitations). The
+pipeline's own models (`train.split_seed`) are read back, not trained again.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from dpiqa.config import Params
+from dpiqa.evaluate.evaluation import MODELS, score_datasets, summarise
+from dpiqa.models.export import load_pretrained
+from dpiqa.tracking.runs import StageTracker
+from dpiqa.train.pipeline import compute_teacher_targets, distill_student, encode_latents, train_teacher
+
+Tracked = Callable[[str], AbstractContextManager[StageTracker]]
+REPORTED = ("srcc", "plcc", "srcc_ci", "plcc_ci", "images")
+
+
+def seed_folder(params: Params, seed: int) -> Path:
+    """Run state of seed `seed` (checkpoints, models): kept until it finishes, so a killed one resumes."""
+    return params.train.checkpoints / f"seed-{seed}"
+
+
+def seeded_params(params: Params, seed: int) -> Params:
+    """`params` training on split `seed`, every output in its seed folder, the training dataset's
+    test split the only one evaluated, in one process on one device: a distributed launcher would
+    re-run the whole stage in every process, and seeds are independent runs anyway."""
+    scratch = seed_folder(params, seed) / "outputs"
+
+    def moved(section, **changes):
+        return section.model_copy(update=changes)
+
+    return params.model_copy(update={
+        "train": moved(params.train, split_seed=seed, checkpoints=seed_folder(params, seed), devices=1, num_nodes=1,
+                       strategy="auto"),
+        "encode_latents": moved(params.encode_latents, out=scratch / "latents.safetensors"),
+        "train_teacher": moved(params.train_teacher, out=scratch / "teacher", metrics=scratch / "teacher.json",
+                               curve=scratch / "teacher_curve.csv"),
+        "teacher_targets": moved(params.teacher_targets, out=scratch / "teacher_targets.safetensors"),
+        "distill_student": moved(params.distill_student, out=scratch / "student", metrics=scratch / "student.json",
+                                 curve=scratch / "student_curve.csv"),
+        "evaluate": moved(params.evaluate, datasets=[params.base.dataset]),
+    })
+
+
+def _train_and_evaluate(params: Params, tracked: Tracked) -> dict:
+    seed = params.train.split_seed
+    if params.train_teacher.use_latent_cache:
+        encode_latents(params)
+    with tracked(f"train_teacher@seed-{seed}") as tracker:
+        train_teacher(params, tracker)
+    compute_teacher_targets(params)
+    with tracked(f"distill_student@seed-{seed}") as tracker:
+        distill_student(params, tracker)
+    models = {name: load_pretrained(folder)[0] for name, folder in
+              (("teacher", params.train_teacher.out), ("student", params.distill_student.out))}
+    return summarise(params, score_datasets(params, models))
+
+
+def seed_result(params: Params, seed: int, tracked: Tracked) -> dict:
+    """Test metrics of the teacher and student trained on split `seed`."""
+    dataset = params.base.dataset
+    if seed == params.train.split_seed:
+        summary, models = json.loads(params.evaluate.metrics.read_text()), "the pipeline's (train.split_seed)"
+    else:
+        seeded = seeded_params(params, seed)
+        summary, models = _train_and_evaluate(seeded, tracked), "trained for this seed"
+        shutil.rmtree(seeded.train_teacher.out.parent)  # the models; their checkpoints stay, as the pipeline's do
+    result = {"seed": seed, "dataset": dataset, "models": models, "agreement": summary["agreement"][dataset]}
+    result.update({name: {key: summary[name][dataset][key] for key in REPORTED} for name in MODELS})
+    return result
+
+
+def _spread(values: list[float | None]) -> dict[str, float | None]:
+    """Median and range of the defined values (a collapsed model's correlation is null)."""
+    defined = [value for value in values if value is not None]
+    if not defined:
+        return {"median": None, "min": None, "max": None}
+    return {"median": statistics.median(defined), "min": min(defined), "max": max(defined)}
+
+
+def aggregate(results: list[dict]) -> dict:
+    """Median and range over seeds of each model's test SRCC and PLCC, and of their agreement."""
+    if not results:
+        raise ValueError("no split seed results to aggregate")
+    values = {f"{name}_{key}": [r[name][key] for r in results] for name in MODELS for key in ("srcc", "plcc")}
+    values["agreement"] = [r["agreement"] for r in results]
+    return {"seeds": [r["seed"] for r in results], **{key: _spread(v) for key, v in values.items()}}
