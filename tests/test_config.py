@@ -167,7 +167,8 @@ def test_profiles_share_the_teacher_settings_and_override_them(raw_params):
                                                  "profiles": {"tiny": {"teacher": {"timestep": 3}}}}})
     profiles = Params.model_validate(shared).models.profiles
     assert profiles["sd15"].teacher.timestep == 7 and profiles["tiny"].teacher.timestep == 3
-    assert profiles["sd15"].teacher.latent == raw_params["models"]["teacher"]["latent"]
+    assert profiles["sd15"].teacher.vae_input_range == raw_params["models"]["teacher"]["vae_input_range"]
+    assert profiles["sd15"].teacher.latent == "sample" != profiles["tiny"].teacher.latent  # the authors' / as measured
 
 
 @pytest.mark.parametrize(

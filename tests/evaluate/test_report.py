@@ -74,10 +74,14 @@ def test_split_seeds_get_their_section_only_when_there_are_results(report_inputs
     model_cost = {"parameters": 1, "latency_s": 1.0, "latency_scoring_s": 1.0, "scoring_engine": "PyTorch fp32"}
     cost = {"teacher": model_cost, "student": model_cost, "ratios": dict.fromkeys(
         ("parameters_teacher_over_student", "latency_teacher_over_student", "latency_scoring_teacher_over_student"), 1.0)}
-    sections = build_sections({"teacher": {}, "student": {}, "agreement": {}}, cost, {}, tmp_path, rows, "",
-                              synthetic=False, dataset="clive", seeds=[seed])
-    titles = [section.title for section in sections]
-    assert "Split seeds" in titles
-    table = sections[titles.index("Split seeds")].table.set_index("split seed")
-    assert table.loc["median", "teacher SRCC / PLCC"] == "0.700 / 0.720"
+    other = {**seed, "seed": 1, "teacher": {"srcc": 0.5, "plcc": 0.52}}
+
+    def seeds_section(seeds):
+        sections = build_sections({"teacher": {}, "student": {}, "agreement": {}}, cost, {}, tmp_path, rows, "",
+                                  synthetic=False, dataset="clive", seeds=seeds)
+        return next(section for section in sections if section.title == "Split seeds").table.set_index("split seed")
+
+    assert "median" not in seeds_section([seed]).index  # one seed: its row says it all
+    table = seeds_section([seed, other])
+    assert table.loc["median", "teacher SRCC / PLCC"] == "0.600 / 0.620" and table.loc["min", "models"] == "2 seeds"
     assert table.loc["DP-IQA paper", "teacher SRCC / PLCC"] == "0.893 / 0.913"

@@ -50,16 +50,20 @@ def test_scoring_the_same_image_twice_gives_the_same_score(tiny_teacher, tiny_st
         assert torch.equal(first, second)
 
 
-def test_sampling_the_posterior_is_the_non_deterministic_setting(tiny_profile, tmp_path):
+def test_a_sampled_latent_trains_on_samples_and_scores_the_mean(tiny_profile, tmp_path):
     from dpiqa.models.profiles import build_teacher
 
     profile = tiny_profile.model_copy(
         update={"teacher": tiny_profile.teacher.model_copy(update={"latent": "sample"})})
-    teacher = build_teacher(profile, tmp_path, seed=0).eval()
+    teacher = build_teacher(profile, tmp_path, seed=0)
     images = _images(profile)
     with torch.no_grad():
-        posterior = teacher.posterior(images)
-        assert not torch.equal(teacher.latents(*posterior), teacher.latents(*posterior))
+        mean, std = teacher.posterior(images)
+        teacher.train()
+        assert not torch.equal(teacher.latents(mean, std), teacher.latents(mean, std))
+        teacher.eval()
+        assert torch.equal(teacher.latents(mean, std), mean * teacher.vae.config.scaling_factor)
+        assert torch.equal(teacher(images)[0], teacher(images)[0])  # a score is the same every time
 
 
 def test_the_same_seed_builds_the_same_teacher(tiny_profile, tmp_path):

@@ -100,8 +100,8 @@ def seeds_table(results: list[dict], dataset: str) -> pd.DataFrame:
              **{f"{m} SRCC / PLCC": f"{_number(r[m]['srcc'])} / {_number(r[m]['plcc'])}" for m in MODELS},
              "agreement": _number(r["agreement"])} for r in results]
     summary = aggregate(results)
-    for label, key in (("median", "median"), ("min", "min"), ("max", "max")):
-        rows.append({"split seed": label, "models": f"{len(results)} seeds",
+    for key in ("median", "min", "max") if len(results) > 1 else ():
+        rows.append({"split seed": key, "models": f"{len(results)} seeds",
                      **{f"{m} SRCC / PLCC": f"{_number(summary[f'{m}_srcc'][key])} / {_number(summary[f'{m}_plcc'][key])}"
                         for m in MODELS}, "agreement": _number(summary["agreement"][key])})
     if dataset in PAPER_TEACHER:

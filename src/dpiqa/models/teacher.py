@@ -270,8 +270,11 @@ class DPIQATeacher(nn.Module):
         return distribution.mean, distribution.std
 
     def latents(self, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-        """The U-Net's input: the posterior mean or a sample of it, times the VAE's scaling factor."""
-        latents = mean if self.latent == "mean" else mean + std * torch.randn_like(mean)
+        """The U-Net's input, times the VAE's scaling factor: the posterior mean, or with `latent:
+        sample` a sample of it while training (the authors'); scoring always reads the mean, so an
+        image's score is the same every time."""
+        sampled = self.latent == "sample" and self.training
+        latents = mean + std * torch.randn_like(mean) if sampled else mean
         return latents * self.vae.config.scaling_factor
 
     def prompt_context(self) -> torch.Tensor:
