@@ -27,6 +27,7 @@ from dpiqa.models.export import load_pretrained
 from dpiqa.timing import cpu_name
 from dpiqa.tracking.runs import StageTracker
 from dpiqa.train import pipeline
+from dpiqa.train.prior import pretrain_prior
 
 
 def main() -> None:
@@ -48,10 +49,13 @@ def main() -> None:
         raw[stage].update(out=f"{work}/{stage}", metrics=f"{work}/{stage}.json", curve=f"{work}/{stage}.csv")
     raw["teacher_targets"]["out"] = f"{work}/targets.safetensors"
     raw["encode_latents"]["out"] = f"{work}/latents.safetensors"
+    raw["pretrain_prior"].update(out=f"{work}/prior", metrics=f"{work}/prior.json", figures=f"{work}/prior_figures")
     params = Params.model_validate(raw)
     start = time.time()
     for step in (datasets.download, datasets.validate, datasets.split):
         step(key, params)
+    if params.prior_folder():  # teacher.prior: the prior learns from this split's training images first
+        pretrain_prior(params, StageTracker(None, "benchmark"))
     pipeline.encode_latents(params)
     teacher_start = time.time()
     pipeline.train_teacher(params, StageTracker(None, "benchmark"))

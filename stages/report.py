@@ -4,7 +4,7 @@ from pathlib import Path
 
 from dpiqa.config import PARAMS_FILE, load_params
 from dpiqa.data.manifest import read_manifest
-from dpiqa.evaluate.report import build_sections, load_predictions, provenance, read_json, write_report
+from dpiqa.evaluate.report import build_sections, load_predictions, prior_section, provenance, read_json, write_report
 from dpiqa.runtime import run
 from dpiqa.tracking.runs import git_commit, lock_hashes, pipeline_runs
 
@@ -20,6 +20,7 @@ def main() -> None:
         read_json(config.metrics), read_json(config.cost), load_predictions(config.predictions, config.datasets), config.figures,
         rows, params_text, synthetic=labels.str.startswith("synthetic").any(), dataset=params.base.dataset,
         seeds=[read_json(config.seeds / f"{seed}.json") for seed in params.split.seeds],
+        prior=prior_section(read_json(params.pretrain_prior.metrics), params.pretrain_prior.figures),
     )
     write_report(sections, params.report.markdown, params.report.html)
 

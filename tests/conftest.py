@@ -146,9 +146,13 @@ def file_server(tmp_path: Path) -> Iterator[tuple[FileServer, Path, str]]:
 
 
 
+# Unit tests build tiny teachers from random weights: no pretrain_prior folder needed.
+RANDOM_INIT = {"models": {"profiles": {"tiny": {"teacher": {"prior": False}}}}}
+
+
 @pytest.fixture
 def tiny_profile(make_params):
-    return make_params().models.profiles["tiny"]
+    return make_params(RANDOM_INIT).models.profiles["tiny"]
 
 
 @pytest.fixture

@@ -63,6 +63,10 @@ def _shrink(params: dict) -> None:
     embedded["tiles_per_side"] = 1
     for stage in ("train_teacher", "distill_student"):
         params[stage]["recipes"]["tiny"]["epochs"] = EPOCHS
+    params["models"]["profiles"]["tiny"]["teacher"]["prior"] = True  # the whole path: prior, teacher from it
+    prior = params["pretrain_prior"]
+    prior["vae"]["epochs"] = prior["unet"]["epochs"] = 1
+    prior["samples"].update(count=4, inference_steps=5)
 
 
 def new_project(root: Path) -> Path:
@@ -73,6 +77,8 @@ def new_project(root: Path) -> Path:
     ignore = shutil.ignore_patterns("tmp", "cache", "__pycache__")
     for folder in ("stages", "src", ".dvc"):
         shutil.copytree(REPO / folder, root / folder, ignore=ignore)
+    (root / "data/unlabelled").mkdir(parents=True)  # pretrain_prior's folder source: no images of this checkout
+    shutil.copy(REPO / "data/unlabelled/README.md", root / "data/unlabelled/README.md")
     edit_params(root, _shrink)
     edit_params(root, lambda workspace: workspace["runtime"].update(num_workers=0), "workspace.yaml")
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)

@@ -10,6 +10,7 @@ from dpiqa.config import (
     EncodeLatentsView,
     EvaluateView,
     Params,
+    PretrainPriorView,
     RegisterView,
     SplitView,
     TeacherTargetsView,
@@ -193,7 +194,7 @@ def test_validation_checks_images_against_the_scoring_limits(make_params):
 STAGE_VIEWS = {  # DVC stage -> the view its library entry narrows Params to
     "download@embedded": DownloadView, "validate@embedded": ValidateView,
     "split@embedded": SplitView, "encode_latents": EncodeLatentsView,
-    "train_teacher": TrainTeacherView, "teacher_targets": TeacherTargetsView,
+    "pretrain_prior": PretrainPriorView, "train_teacher": TrainTeacherView, "teacher_targets": TeacherTargetsView,
     "distill_student": DistillStudentView, "evaluate": EvaluateView, "register": RegisterView,
 }
 

@@ -191,10 +191,15 @@ class TeacherConfig(Section):
     unet: dict | None = None
     vae: dict | None = None
     clip: dict | None = None  # the tiny text model's config; pretrained profiles load CLIP from text_encoder
+    # Start the VAE and U-Net from the diffusion prior the pretrain_prior stage trains (profiles
+    # without `pretrained` weights); false: random initialisation.
+    prior: bool = False
 
     @model_validator(mode="after")
     def _architecture_xor_weights(self) -> TeacherConfig:
         given = [name for name in ("unet", "vae", "clip") if getattr(self, name) is not None]
+        if self.pretrained and self.prior:
+            raise ValueError("prior: a teacher with `pretrained` weights starts from them, not from a prior")
         if self.pretrained and given:
             raise ValueError(f"{given}: a pretrained teacher's architecture is its checkpoint's; remove them")
         if not self.pretrained and len(given) < 3:
@@ -341,6 +346,50 @@ class DistillStudentParams(TrainingStageParams):
     dataset_recipes: dict[Literal["tiny", "sd15"], dict[str, StudentRecipe]] = {}
 
 
+class AutoencoderRecipe(Section):
+    """The VAE as a KL-regularised autoencoder: MSE(reconstruction) + kl_weight x KL per pixel, on
+    random `crop`-pixel windows of the training images."""
+
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0)
+    kl_weight: float = Field(ge=0)
+    crop: int = Field(ge=8)
+
+
+class DiffusionRecipe(Section):
+    """The U-Net as a latent diffusion model: MSE(predicted noise, noise) at random timesteps.
+
+    conditioning: prompts (the teacher's own prompt context, so cross-attention learns the tokens
+    it will read) | empty (one zero token)."""
+
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=1)
+    lr: float = Field(gt=0)
+    conditioning: Literal["prompts", "empty"]
+
+
+class PriorSamples(Section):
+    count: int = Field(ge=1)
+    inference_steps: int = Field(ge=1)
+    seed: int
+
+
+class PretrainPriorParams(Section):
+    """The teacher's diffusion prior, learnt from unlabelled images (profiles with `teacher.prior`)."""
+
+    source: Literal["split", "folder"]  # split: the training split's images (validation's held out) | folder
+    folder: Path  # source folder: any *.jpg / *.png under it, no labels
+    holdout_fraction: float = Field(gt=0, lt=1)  # of a folder's images, for reconstruction PSNR and val loss
+    vae: AutoencoderRecipe
+    unet: DiffusionRecipe
+    noise_schedule: dict  # diffusers DDPMScheduler settings
+    samples: PriorSamples
+    out: Path
+    metrics: Path
+    figures: Path
+
+
 class EvaluateParams(Section):
     datasets: list[str] = Field(min_length=1)
     batch_size: int = Field(ge=1)
@@ -358,6 +407,7 @@ class RegisterParams(Section):
     out: Path
     teacher_name: str
     student_name: str
+    prior_name: str
     challenger_alias: str
     champion_alias: str
     previous_alias: str
@@ -457,6 +507,10 @@ class _Answers:
         """The split the models train on: the training dataset at train.split_seed."""
         return self.split.split_path(self.base.dataset, self.train.split_seed)
 
+    def prior_folder(self) -> Path | None:
+        """The diffusion prior the teacher starts from, when the active profile uses one."""
+        return self.pretrain_prior.out if self.profile.teacher.prior else None
+
     def source(self, key: str) -> Section:
         """Dataset `key`'s settings (data.sources.<key>)."""
         if key not in self.data.sources:
@@ -478,6 +532,7 @@ class Params(Section, _Answers):
     split: SplitParams
     models: ModelsParams
     train: TrainParams
+    pretrain_prior: PretrainPriorParams
     train_teacher: TrainTeacherParams
     encode_latents: PerImageStageParams
     teacher_targets: TeacherTargetsParams
@@ -561,13 +616,19 @@ class ModelStageView(StageView):
     runtime: RuntimeParams
 
 
+class PretrainPriorView(ModelStageView):
+    pretrain_prior: PretrainPriorParams
+
+
 class EncodeLatentsView(ModelStageView):
     encode_latents: PerImageStageParams
+    pretrain_prior: PretrainPriorParams  # the folder the teacher's VAE loads from
 
 
 class TrainTeacherView(ModelStageView):
     train_teacher: TrainTeacherParams
     encode_latents: PerImageStageParams
+    pretrain_prior: PretrainPriorParams
 
 
 class TeacherTargetsView(ModelStageView):

@@ -16,7 +16,7 @@ from ..projects import edit_params, new_project, run_in, start_in
 from ..team import team_settings
 
 PIPELINE_TIMEOUT_S = 900
-TRACKED_STAGES = ("train_teacher", "distill_student", "evaluate", "register")  # the data stages ran before
+TRACKED_STAGES = ("pretrain_prior", "train_teacher", "distill_student", "evaluate", "register")  # the data stages ran before
 GIT_IDENTITY = {"GIT_AUTHOR_NAME": "dpiqa tests", "GIT_AUTHOR_EMAIL": "tests@dpiqa.invalid",
                 "GIT_COMMITTER_NAME": "dpiqa tests", "GIT_COMMITTER_EMAIL": "tests@dpiqa.invalid"}
 

@@ -40,6 +40,42 @@ def test_repro_trains_teacher_and_student_and_writes_metrics(trained):
     assert maps.shape[1:] == (8, 16, 16) and torch.isfinite(maps).all()
 
 
+def test_the_teacher_starts_from_the_pretrained_prior_which_is_tracked_and_registered(trained):
+    prior = json.loads((trained / "models/prior/prior.json").read_text())
+    assert prior["trained"] and prior["images"] > 0 and prior["conditioning"] == "empty"
+    assert (trained / "reports/prior/samples.png").is_file() and (trained / "reports/prior/curves.png").is_file()
+    from safetensors.torch import load_file
+
+    teacher = load_file(trained / "models/teacher/model.safetensors")
+    vae = load_file(trained / "models/prior/vae/diffusion_pytorch_model.safetensors")
+    for name, tensor in vae.items():  # frozen in the teacher: still the prior's weights
+        assert torch.equal(teacher[f"vae.{name}"], tensor), name
+    client = _client(trained)
+    experiment = client.get_experiment_by_name("dpiqa")
+    [run] = client.search_runs([experiment.experiment_id], "attributes.run_name = 'pretrain_prior'")
+    assert len(client.get_metric_history(run.info.run_id, "unet/val_loss")) == 1
+    assert "prior/samples.png" in {a.path for a in client.list_artifacts(run.info.run_id, "prior")}
+    version = client.get_model_version_by_alias("dpiqa-prior", "challenger")
+    assert version.run_id == run.info.run_id and version.tags["dvc.data/splits/embedded"].endswith(".dir")
+    assert "## Diffusion prior" in (trained / "reports/report.md").read_text()
+
+
+def test_a_folder_of_unlabelled_images_becomes_the_prior_and_adding_one_reruns_it(project_after_repro):
+    from ..data.conftest import write_image
+
+    project = project_after_repro
+    for index in range(5):
+        write_image(project / "data/unlabelled" / f"{index}.png", seed=index, side=64)
+    stale = _stale_stages(project)
+    assert "pretrain_prior" in stale and "train_teacher" not in stale  # downstream waits for the new prior
+    edit_params(project, lambda p: p["pretrain_prior"].update(source="folder", holdout_fraction=0.2))
+    run_in(project, "dvc", "repro", "pretrain_prior")
+    prior = json.loads((project / "models/prior/prior.json").read_text())
+    assert (prior["images"], prior["held_out"]) == (4, 1)
+    write_image(project / "data/unlabelled/more/5.png", seed=5, side=64)
+    assert "pretrain_prior" in _stale_stages(project)
+
+
 def test_dvc_metrics_show_reads_both_models(trained):
     shown = run_in(trained, "dvc", "metrics", "show", "--json").stdout
     assert "best_val_srcc" in shown and "teacher.json" in shown and "student.json" in shown

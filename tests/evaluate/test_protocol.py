@@ -5,7 +5,7 @@ import pytest
 from dpiqa.evaluate.protocol import aggregate, seed_folder, seed_result, seeded_params
 from dpiqa.evaluate.report import seeds_table
 
-OUTPUTS = {"encode_latents": ("out",), "train_teacher": ("out", "metrics", "curve"),
+OUTPUTS = {"pretrain_prior": ("out", "metrics", "figures"), "encode_latents": ("out",), "train_teacher": ("out", "metrics", "curve"),
            "teacher_targets": ("out",), "distill_student": ("out", "metrics", "curve")}
 
 

@@ -4,6 +4,8 @@
 import pytest
 import torch
 
+from ..conftest import RANDOM_INIT, deep_update
+
 
 def _images(profile, batch=2, seed=0):
     generator = torch.Generator().manual_seed(seed)
@@ -105,7 +107,7 @@ def test_shared_prompt_attention_matches_diffusers_over_a_batch_expanded_context
 def test_the_unet_denoises_as_many_channels_as_the_vae_encodes(make_params, tmp_path):
     from dpiqa.models.profiles import build_teacher
 
-    wide = {"models": {"profiles": {"tiny": {"teacher": {"vae": {"latent_channels": 8}}}}}}
+    wide = deep_update(RANDOM_INIT, {"models": {"profiles": {"tiny": {"teacher": {"vae": {"latent_channels": 8}}}}}})
     profile = make_params(wide).models.profiles["tiny"]
     teacher = build_teacher(profile, tmp_path, seed=0)
     assert teacher.unet.config.in_channels == 8
@@ -119,7 +121,7 @@ def test_a_highpass_adapter_input_ignores_brightness_and_pixels_do_not(make_para
     images = _images(make_params().models.profiles["tiny"]) * 0.5
     for kind, settings in (("highpass", {"window": 3, "gain": 10.0}), ("pixels", {"window": None, "gain": None})):
         change = {"models": {"profiles": {"tiny": {"teacher": {"image_adapter_input": {"kind": kind, **settings}}}}}}
-        teacher = build_teacher(make_params(change).models.profiles["tiny"], tmp_path, seed=0)
+        teacher = build_teacher(make_params(deep_update(RANDOM_INIT, change)).models.profiles["tiny"], tmp_path, seed=0)
         with torch.no_grad():
             plain, brighter = (teacher.img_adapter(teacher.adapter_input(x))[0] for x in (images, images + 0.3))
         assert torch.allclose(plain, brighter, atol=1e-5) == (kind == "highpass")

@@ -17,7 +17,7 @@ from dpiqa.registry.registry import (
     rollback,
 )
 
-ALIASES = RegisterParams(out="unused.json", teacher_name="t", student_name="s", challenger_alias="challenger",
+ALIASES = RegisterParams(out="unused.json", teacher_name="t", student_name="s", prior_name="p", challenger_alias="challenger",
                          champion_alias="champion", previous_alias="previous-champion")
 GATES = PromoteParams(srcc_margin=0.02, teacher_margin=0.05, max_latency_s=1.0)
 _names = itertools.count()

@@ -5,6 +5,8 @@ import torch
 
 from dpiqa.train.modules import StudentModule, TeacherModule, dihedral, pairwise_margin_ranking_loss
 
+from ..conftest import RANDOM_INIT
+
 OPTIM = {"lr": 1e-3, "weight_decay": 0.0, "milestones": [2], "lr_gamma": 0.5, "min_val_prediction_std": 1e-3,
          "augment": "none"}
 
@@ -143,7 +145,7 @@ def test_gradient_checkpointing_changes_memory_not_gradients(make_params, tiny_p
 
     teachers = {}
     for flag in (False, True):
-        params = TrainTeacherView.of(make_params({"train": {"gradient_checkpointing": flag}}))
+        params = TrainTeacherView.of(make_params({**RANDOM_INIT, "train": {"gradient_checkpointing": flag}}))
         teachers[flag] = trainable_teacher(params).train()
         assert teachers[flag].unet.is_gradient_checkpointing is flag
     images = _batch(tiny_profile)["image"]

@@ -10,6 +10,7 @@ from torch.utils.data import DataLoader
 from dpiqa.models.profiles import build_teacher
 from dpiqa.train.modules import TeacherModule
 
+from ..conftest import RANDOM_INIT, deep_update
 from .test_student_learns import noisy_batches
 
 STEPS_PER_EPOCH, EPOCHS = 4, 8
@@ -19,7 +20,7 @@ PIXELS = {"kind": "pixels", "window": None, "gain": None}
 def fit_teacher(make_params, prompts, adapter_input: dict | None = None) -> tuple[float, float]:
     """Test SRCC and prediction spread after training on noise-graded images."""
     change = {"models": {"profiles": {"tiny": {"teacher": {"image_adapter_input": adapter_input}}}}} if adapter_input else {}
-    profile = make_params(change).models.profiles["tiny"]
+    profile = make_params(deep_update(RANDOM_INIT, change)).models.profiles["tiny"]
     L.seed_everything(0, verbose=False)
     teacher = build_teacher(profile, prompts, seed=0)
     module = TeacherModule(teacher, ranking_weight=0.0, ranking_margin=0.0, augment="none", lr=3e-4, weight_decay=0.0,

@@ -19,6 +19,7 @@ from dpiqa.evaluate.evaluation import MODELS, score_datasets, summarise
 from dpiqa.models.export import load_pretrained
 from dpiqa.tracking.runs import StageTracker
 from dpiqa.train.pipeline import compute_teacher_targets, distill_student, encode_latents, train_teacher
+from dpiqa.train.prior import pretrain_prior
 
 Tracked = Callable[[str], AbstractContextManager[StageTracker]]
 REPORTED = ("srcc", "plcc", "srcc_ci", "plcc_ci", "images")
@@ -41,6 +42,8 @@ def seeded_params(params: Params, seed: int) -> Params:
     return params.model_copy(update={
         "train": moved(params.train, split_seed=seed, checkpoints=seed_folder(params, seed), devices=1, num_nodes=1,
                        strategy="auto"),
+        "pretrain_prior": moved(params.pretrain_prior, out=scratch / "prior", metrics=scratch / "prior.json",
+                                figures=scratch / "prior_figures"),
         "encode_latents": moved(params.encode_latents, out=scratch / "latents.safetensors"),
         "train_teacher": moved(params.train_teacher, out=scratch / "teacher", metrics=scratch / "teacher.json",
                                curve=scratch / "teacher_curve.csv"),
@@ -51,8 +54,13 @@ def seeded_params(params: Params, seed: int) -> Params:
     })
 
 
-def _train_and_evaluate(params: Params, tracked: Tracked) -> dict:
+def train_and_evaluate(params: Params, tracked: Tracked) -> dict:
+    """Train both models as the pipeline does (the prior first, where the teacher starts from one) and
+    summarise their test metrics: every output where `params` puts it."""
     seed = params.train.split_seed
+    if params.prior_folder():  # learnt from this seed's training images only, as the pipeline's
+        with tracked(f"pretrain_prior@seed-{seed}") as tracker:
+            pretrain_prior(params, tracker)
     if params.train_teacher.use_latent_cache:
         encode_latents(params)
     with tracked(f"train_teacher@seed-{seed}") as tracker:
@@ -72,7 +80,7 @@ def seed_result(params: Params, seed: int, tracked: Tracked) -> dict:
         summary, models = json.loads(params.evaluate.metrics.read_text()), "the pipeline's (train.split_seed)"
     else:
         seeded = seeded_params(params, seed)
-        summary, models = _train_and_evaluate(seeded, tracked), "trained for this seed"
+        summary, models = train_and_evaluate(seeded, tracked), "trained for this seed"
         shutil.rmtree(seeded.train_teacher.out.parent)  # the models; their checkpoints stay, as the pipeline's do
     result = {"seed": seed, "dataset": dataset, "models": models, "agreement": summary["agreement"][dataset]}
     result.update({name: {key: summary[name][dataset][key] for key in REPORTED} for name in MODELS})

@@ -111,8 +111,27 @@ def seeds_table(results: list[dict], dataset: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def prior_section(summary: dict, figures: Path) -> Section:
+    """What the teacher's diffusion prior learnt, and images drawn from it."""
+    if not summary.get("trained"):
+        return Section("Diffusion prior", "No prior was trained: the teacher starts from pretrained weights or "
+                       "random initialisation (the profile's `teacher.prior`).")
+    rows = [("images learnt from (labels never read)", summary["images"]), ("held out", summary["held_out"]),
+            ("VAE held-out reconstruction PSNR (dB)", f"{summary['vae_val_psnr_db']:.2f}"),
+            ("U-Net held-out denoising loss (noise MSE)", f"{summary['unet_val_loss']:.4f}"),
+            ("latent scaling factor (1 / latent std)", f"{summary['scaling_factor']:.4f}"),
+            ("U-Net conditioning", summary["conditioning"])]
+    return Section("Diffusion prior", "The teacher's VAE and U-Net were pretrained on unlabelled images before it "
+                   "learnt quality (stage pretrain_prior): the VAE as a KL-regularised autoencoder, the U-Net as a "
+                   "latent diffusion model. Below, the held-out curves and images sampled from the prior with DDIM "
+                   "from fixed seeds (pretrain_prior.samples).",
+                   table=pd.DataFrame(rows, columns=["what", "value"]),
+                   figures=[figures / "curves.png", figures / "samples.png"])
+
+
 def build_sections(summary: dict, cost: dict, predictions: dict[str, pd.DataFrame], figures: Path, provenance_rows: pd.DataFrame,
-                   params_text: str, synthetic: bool, dataset: str, seeds: list[dict] = ()) -> list[Section]:
+                   params_text: str, synthetic: bool, dataset: str, seeds: list[dict] = (),
+                   prior: Section | None = None) -> list[Section]:
     sections = [Section("Results on the test sets",
                         "Each statistic with its paired percentile-bootstrap confidence interval (evaluate.confidence). PLCC is given raw and after the "
                         "4-parameter logistic fit; RMSE is on the [0, 1] scale. The training dataset is scored on "
@@ -124,6 +143,8 @@ def build_sections(summary: dict, cost: dict, predictions: dict[str, pd.DataFram
     sections.append(Section("Teacher-student agreement", "SRCC between the two models' predictions, and "
                             "each model's predictions against MOS.", table=agreement,
                             figures=sorted(figures.glob("scatter_*.png"))))
+    if prior is not None:
+        sections.append(prior)
     sections.append(Section("Training curves", "Train loss and validation SRCC per epoch; the best-val-SRCC "
                             "epoch is the model kept.", figures=[figures / "training_curves.png"]))
     maps = sorted(figures.glob("maps_*.png"))

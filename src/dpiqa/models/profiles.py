@@ -106,12 +106,11 @@ def random_vae_unet(teacher: TeacherConfig) -> tuple[AutoencoderKL, UNet2DCondit
     return vae, UNet2DConditionModel(**configs["unet"], in_channels=latent, out_channels=latent)
 
 
-def _pretrained_sd(teacher: TeacherConfig) -> tuple[AutoencoderKL, UNet2DConditionModel]:
-    param = "models.profiles.sd15.teacher.pretrained"
-    for part, files in SD_FILES.items():
-        require_weights(teacher.pretrained, files, f"Stable Diffusion ({part})", param)
-    vae = _from_pretrained(AutoencoderKL, teacher.pretrained, "the SD VAE", subfolder="vae")
-    unet = _from_pretrained(UNet2DConditionModel, teacher.pretrained, "the SD U-Net", subfolder="unet")
+def load_vae_unet(source: str, what: str) -> tuple[AutoencoderKL, UNet2DConditionModel]:
+    """The VAE and U-Net of a diffusers folder or hub repo in Stable Diffusion's layout: SD v1.5
+    itself, or a prior the pretrain_prior stage trained (one loading path for both)."""
+    vae = _from_pretrained(AutoencoderKL, source, f"the {what} VAE", subfolder="vae")
+    unet = _from_pretrained(UNet2DConditionModel, source, f"the {what} U-Net", subfolder="unet")
     return vae, unet
 
 
@@ -164,13 +163,28 @@ def assemble_teacher(profile: Profile, vae, unet, embeddings: torch.Tensor) -> D
     )
 
 
-def build_teacher(profile: Profile, prompt_cache: Path, seed: int) -> DPIQATeacher:
-    """The teacher with pretrained SD weights (`pretrained` set) or seeded random ones (tiny)."""
+def _require_prior(folder: Path | None) -> Path:
+    missing = [] if folder is None else [f for files in SD_FILES.values() for f in files if not (Path(folder) / f).is_file()]
+    if folder is None or missing:
+        where = f"the diffusion prior in {folder} lacks {', '.join(missing)}" if folder else "no prior folder was given"
+        raise WeightsNotFoundError(f"teacher.prior is set but {where}: run `dvc repro pretrain_prior`, or set the "
+                                   f"profile's teacher.prior to false (random initialisation)")
+    return Path(folder)
+
+
+def build_teacher(profile: Profile, prompt_cache: Path, seed: int, prior: Path | None = None) -> DPIQATeacher:
+    """The teacher with pretrained SD weights (`pretrained` set), the VAE and U-Net of a diffusion
+    prior (`teacher.prior`: the pretrain_prior stage's folder, `prior`), or seeded random ones."""
     embeddings = prompt_embeddings(profile.teacher, prompt_cache, seed)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         if profile.teacher.pretrained:
-            vae, unet = _pretrained_sd(profile.teacher)
+            for part, files in SD_FILES.items():
+                require_weights(profile.teacher.pretrained, files, f"Stable Diffusion ({part})",
+                                "models.profiles.sd15.teacher.pretrained")
+            vae, unet = load_vae_unet(profile.teacher.pretrained, "Stable Diffusion")
+        elif profile.teacher.prior:
+            vae, unet = load_vae_unet(str(_require_prior(prior)), "diffusion prior")
         else:
             vae, unet = random_vae_unet(profile.teacher)
         return assemble_teacher(profile, vae, unet, embeddings)

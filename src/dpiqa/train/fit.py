@@ -30,6 +30,8 @@ from dpiqa.tracking.runs import is_rank_zero
 log = logging.getLogger(__name__)
 
 MONITOR = "val/srcc"
+# Columns of a training curve (the DVC plots file) -> the logged metric each reads.
+IQA_CURVE = {"train_loss": "train/loss", "val_srcc": "val/srcc", "val_plcc": "val/plcc"}
 FINGERPRINT, COMPLETE, LAST = "fingerprint.json", "COMPLETE", "last.ckpt"
 
 
@@ -44,21 +46,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class EpochHistory(Callback):
-    """Per-epoch train loss and val SRCC/PLCC, for the DVC plots file."""
+    """Per-epoch metrics (`columns`: curve column -> logged metric), for the DVC plots file."""
 
-    def __init__(self):
+    def __init__(self, columns: dict[str, str]):
+        self.columns = columns
         self.rows: list[dict] = []
 
     def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-        self.rows.append(
-            {
-                "epoch": trainer.current_epoch,
-                "train_loss": metrics.get("train/loss"),
-                "val_srcc": metrics.get("val/srcc"),
-                "val_plcc": metrics.get("val/plcc"),
-            }
-        )
+        self.rows.append({"epoch": trainer.current_epoch,
+                          **{column: metrics.get(metric) for column, metric in self.columns.items()}})
 
     def state_dict(self) -> dict:
         return {"rows": self.rows}
@@ -105,7 +102,7 @@ class PreciseBatchNorm(Callback):
 @dataclass(frozen=True)
 class FitResult:
     best_checkpoint: Path
-    best_val_srcc: float
+    best_score: float  # the monitored metric at the best checkpoint
     epochs: int
     history: pd.DataFrame
 
@@ -145,18 +142,22 @@ def fit(
     logger: Logger | bool,
     seed: int,
     profile: str,
+    monitor: str = MONITOR,
+    mode: str = "max",
+    curve: dict[str, str] = IQA_CURVE,
 ) -> FitResult:
+    """Train `module` for `epochs`, keeping the checkpoint best by `monitor` (`mode`) and the last."""
     L.seed_everything(seed, workers=True, verbose=False)
     # Lightning's launcher starts the other ranks inside trainer.fit, after rank zero decided.
     resume = resume_path(checkpoints, fingerprint) if is_rank_zero() else checkpoints / LAST
     if not is_rank_zero() and not resume.exists():
         resume = None
     best = ModelCheckpoint(
-        dirpath=checkpoints, filename="best", monitor=MONITOR, mode="max", enable_version_counter=False
+        dirpath=checkpoints, filename="best", monitor=monitor, mode=mode, enable_version_counter=False
     )
     # Lightning writes `last` only beside a new best: a second callback keeps every epoch's state.
     last = ModelCheckpoint(dirpath=checkpoints, filename=Path(LAST).stem, enable_version_counter=False)
-    history = EpochHistory()
+    history = EpochHistory(curve)
     kind = train.accelerator_kind()
     trainer = L.Trainer(
         max_epochs=epochs,
@@ -177,7 +178,7 @@ def fit(
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume)
     return FitResult(
         best_checkpoint=Path(best.best_model_path),
-        best_val_srcc=float(best.best_model_score) if best.best_model_score is not None else float("nan"),
+        best_score=float(best.best_model_score) if best.best_model_score is not None else float("nan"),
         epochs=trainer.current_epoch,
         history=pd.DataFrame(history.rows),
     )

@@ -119,7 +119,7 @@ def _export(
     outputs = getattr(params, stage)
     out, metrics, curve = outputs.out, outputs.metrics, outputs.curve
     module.model.load_state_dict(read_state_dict(result.best_checkpoint, prefix="model."))
-    summary = {"best_val_srcc": result.best_val_srcc, "epochs": result.epochs}
+    summary = {"best_val_srcc": result.best_score, "epochs": result.epochs}
     training = {"stage": stage, "profile": params.base.profile, "dataset": params.base.dataset,
                 "mos_range": list(nominal_mos_range(params.base.dataset, params)), "seed": params.base.seed,
                 "split_seed": params.train.split_seed, "recipe": recipe.model_dump(mode="json"), **loss, **summary}
@@ -129,10 +129,10 @@ def _export(
     metrics.write_text(dumps_json(summary, indent=2))
     curve.parent.mkdir(parents=True, exist_ok=True)
     result.history.to_csv(curve, index=False)
-    tracker.log_metrics({"best_val_srcc": result.best_val_srcc})
+    tracker.log_metrics({"best_val_srcc": result.best_score})
     tracker.log_artifacts([out], folder="model")
     mark_complete(params.train.checkpoints / stage)
-    log.info("best val SRCC %.4f; model saved to %s", result.best_val_srcc, out)
+    log.info("best val SRCC %.4f; model saved to %s", result.best_score, out)
 
 
 def _check_latent_cache(path: Path, teacher: DPIQATeacher) -> None:
@@ -148,7 +148,7 @@ def _check_latent_cache(path: Path, teacher: DPIQATeacher) -> None:
 def trainable_teacher(params: TrainTeacherView) -> DPIQATeacher:
     """The teacher to train; with train.gradient_checkpointing its U-Net recomputes activations in
     the backward pass instead of keeping them (sd15 at batch 16: about half the GPU memory)."""
-    teacher = build_teacher(params.profile, params.models.prompt_cache, params.base.seed)
+    teacher = build_teacher(params.profile, params.models.prompt_cache, params.base.seed, params.prior_folder())
     if params.train.gradient_checkpointing:
         teacher.unet.enable_gradient_checkpointing()
     return teacher
@@ -185,7 +185,8 @@ def encode_latents(params: Params | EncodeLatentsView) -> Path:
     params = EncodeLatentsView.of(params)
     config = params.encode_latents
     device = params.train.torch_device()
-    teacher = build_teacher(params.profile, params.models.prompt_cache, params.base.seed).eval().to(device)
+    teacher = build_teacher(params.profile, params.models.prompt_cache, params.base.seed,
+                            params.prior_folder()).eval().to(device)
     data = datamodule(params, config.batch_size)
     table = pd.concat([data.dataset(split).table for split in ("train", "val")], ignore_index=True)
     if table.empty:
