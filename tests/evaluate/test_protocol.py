@@ -29,8 +29,8 @@ def test_a_seed_trains_on_its_split_with_every_output_in_its_own_folder(make_par
     assert seeded.train_teacher.recipes == params.train_teacher.recipes and seeded.base == params.base
 
 
-def test_the_pipelines_own_seed_is_read_back_not_retrained(make_params):
-    params = make_params()
+def test_the_pipelines_own_seed_is_read_back_not_retrained(make_params, tmp_path):
+    params = make_params({"evaluate": {"metrics": str(tmp_path / "metrics.json")}})  # never the checkout's own
     stats = {"srcc": 0.61, "plcc": 0.62, "srcc_ci": [0.5, 0.7], "plcc_ci": [0.5, 0.7], "images": 12, "rmse": 0.1}
     params.evaluate.metrics.parent.mkdir(parents=True, exist_ok=True)
     params.evaluate.metrics.write_text(json.dumps({"teacher": {"embedded": stats}, "student": {"embedded": stats},
