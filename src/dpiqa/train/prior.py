@@ -33,7 +33,7 @@ from dpiqa.models.prior import from_vae_range, sample_images, save_no_prior, sav
 from dpiqa.models.profiles import prompt_embeddings, random_vae_unet
 from dpiqa.models.teacher import SharedPromptAttnProcessor
 from dpiqa.strict_json import dumps_json
-from dpiqa.tracking.runs import StageTracker
+from dpiqa.tracking.runs import StageTracker, is_rank_zero
 from dpiqa.train.fit import fit, mark_complete
 
 matplotlib.use("Agg")
@@ -140,6 +140,27 @@ def prior_images(params: PretrainPriorView) -> tuple[list[Path], list[Path]]:
         return folder_images(config.folder, config.holdout_fraction, params.base.seed)
     key = params.base.dataset
     return split_images(params.data.manifest_path(key), params.split_file(), params.data.dataset_dir(key))
+
+
+def _write_outputs(params: PretrainPriorView, vae: AutoencoderKL, unet: UNet2DConditionModel, scheduler: DDPMScheduler,
+                   context: torch.Tensor, summary: dict, vae_curve: pd.DataFrame, unet_curve: pd.DataFrame,
+                   tracker: StageTracker) -> None:
+    """The prior folder, its samples, curves and metrics, in MLflow too; the run marked finished."""
+    config, input_range = params.pretrain_prior, params.profile.teacher.vae_input_range
+    grid = sample_images(vae, unet, scheduler.config, context, count=config.samples.count,
+                         steps=config.samples.inference_steps, seed=config.samples.seed, input_range=input_range)
+    save_image(grid, config.figures / "samples.png", nrow=int(len(grid) ** 0.5 + 0.5))
+    vae_curve.to_csv(config.figures / "vae_curve.csv", index=False)
+    unet_curve.to_csv(config.figures / "unet_curve.csv", index=False)
+    draw_curves(vae_curve, unet_curve, config.figures / "curves.png")
+    save_prior(config.out, vae, unet, scheduler, context, {**summary, "vae_input_range": input_range})
+    config.metrics.write_text(dumps_json(summary, indent=2))
+    tracker.log_metrics({key: value for key, value in summary.items() if key != "trained"})
+    tracker.log_artifacts([config.figures])  # samples, curves
+    for phase in ("vae", "unet"):
+        mark_complete(params.train.checkpoints / "pretrain_prior" / phase)
+    log.info("prior: held-out PSNR %.2f dB, denoising loss %.4f -> %s", summary["vae_val_psnr_db"],
+             summary["unet_val_loss"], config.out)
 
 
 def draw_curves(vae: pd.DataFrame, unet: pd.DataFrame, path: Path) -> Path:
@@ -256,24 +277,11 @@ def pretrain_prior(params: Params | PretrainPriorView, tracker: StageTracker) ->
     log.info("U-Net: held-out denoising loss %.4f after %d epochs, %.0f s since the start", unet_result.best_score,
              unet_result.epochs, time.perf_counter() - started)
 
-    grid = sample_images(vae, unet, scheduler.config, context, count=config.samples.count,
-                         steps=config.samples.inference_steps, seed=config.samples.seed,
-                         input_range=teacher.vae_input_range)
-    save_image(grid, config.figures / "samples.png", nrow=int(len(grid) ** 0.5 + 0.5))
-    vae_result.history.to_csv(config.figures / "vae_curve.csv", index=False)
-    unet_result.history.to_csv(config.figures / "unet_curve.csv", index=False)
-    draw_curves(vae_result.history, unet_result.history, config.figures / "curves.png")
     summary = {"trained": True, "images": len(train_paths), "held_out": len(held_out_paths), "images_sha256": images_sha256,
                "vae_val_psnr_db": vae_result.best_score, "unet_val_loss": unet_result.best_score,
                "vae_epochs": vae_result.epochs, "unet_epochs": unet_result.epochs,
                "scaling_factor": scaling_factor, "conditioning": config.unet.conditioning}
-    save_prior(config.out, vae, unet, scheduler, context, {**summary, "vae_input_range": teacher.vae_input_range})
-    config.metrics.write_text(dumps_json(summary, indent=2))
-    tracker.log_metrics({key: value for key, value in summary.items() if key != "trained"})
-    tracker.log_artifacts([config.figures])  # samples, curves
-    mark_complete(params.train.checkpoints / "pretrain_prior" / "vae")
-    mark_complete(params.train.checkpoints / "pretrain_prior" / "unet")
-    log.info("prior: held-out PSNR %.2f dB, denoising loss %.4f -> %s", vae_result.best_score,
-             unet_result.best_score, config.out)
+    if is_rank_zero():  # a distributed run's other processes trained alongside; one writes
+        _write_outputs(params, vae, unet, scheduler, context, summary, vae_result.history, unet_result.history, tracker)
     return summary
 
