@@ -63,10 +63,14 @@ def _shrink(params: dict) -> None:
     embedded["tiles_per_side"] = 1
     for stage in ("train_teacher", "distill_student"):
         params[stage]["recipes"]["tiny"]["epochs"] = EPOCHS
-    params["models"]["profiles"]["tiny"]["teacher"]["prior"] = True  # the whole path: prior, teacher from it
     prior = params["pretrain_prior"]
     prior["vae"]["epochs"] = prior["unet"]["epochs"] = 1
     prior["samples"].update(count=4, inference_steps=5)
+
+
+def with_prior(params: dict) -> None:
+    """The teacher starts from the pretrain_prior stage's prior (the default starts from random weights)."""
+    params["models"]["profiles"]["tiny"]["teacher"]["prior"] = True
 
 
 def new_project(root: Path) -> Path:
@@ -112,10 +116,11 @@ def project(prepared_project: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def trained(prepared_project, tmp_path_factory) -> Path:
-    """A copy of the prepared project after a full `dvc repro`, each stage's params reads traced
-    (tests/params_trace; the determinism test re-runs it untraced and compares)."""
+    """A copy of the prepared project after a full `dvc repro` down the whole path (the prior
+    pretrained, the teacher from it), each stage's params reads traced (tests/params_trace)."""
     project = tmp_path_factory.mktemp("trained") / "project"
     shutil.copytree(prepared_project, project, symlinks=True)
+    edit_params(project, with_prior)
     run_in(project, "dvc", "repro", extra_env=_traced(project))
     return project
 

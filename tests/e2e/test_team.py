@@ -3,11 +3,14 @@ remote on an S3-compatible server, each used from fresh clones."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import pandas as pd
 import pytest
+from safetensors.torch import load_file
 
 from dpiqa.tracking import servers
 from dpiqa.tracking.runs import KIND_TAG, PIPELINE_TAG
@@ -26,8 +29,10 @@ def _one_epoch(params: dict) -> None:
         params[stage]["recipes"]["tiny"]["epochs"] = 1
 
 
-def test_two_pipelines_at_once_on_the_server_then_a_fresh_clone_scores_the_champion(prepared_project, running_team,
-                                                                                      tmp_path):
+def test_two_pipelines_at_once_on_the_server_agree_bit_for_bit_then_a_fresh_clone_scores_the_champion(
+        prepared_project, running_team, tmp_path):
+    """Alice and Bob run the same params at once: besides the shared server, this is the CPU
+    determinism check (identical metrics, predictions and weights from two runs)."""
     team = running_team
     uri = servers.mlflow_uri(team)
     members = {}
@@ -42,6 +47,7 @@ def test_two_pipelines_at_once_on_the_server_then_a_fresh_clone_scores_the_champ
         output, _ = process.communicate(timeout=PIPELINE_TIMEOUT_S)
         assert process.returncode == 0, f"{member}'s pipeline failed:\n{output[-4000:]}"
         assert "locked" not in output, "PostgreSQL needs no lock retries"
+    _assert_identical_results(*members.values())
 
     import mlflow
 
@@ -70,6 +76,14 @@ def test_two_pipelines_at_once_on_the_server_then_a_fresh_clone_scores_the_champ
     run_in(clone, "dpiqa", "score", "to_score", "--out", "scores.csv", extra_env={"MLFLOW_TRACKING_URI": uri})
     scores = pd.read_csv(clone / "scores.csv")
     assert scores["score"].notna().all() and scores["error"].isna().all() and len(scores) == 3
+
+
+def _assert_identical_results(first: Path, second: Path) -> None:
+    assert json.loads((first / "reports/metrics.json").read_text()) == json.loads((second / "reports/metrics.json").read_text())
+    pd.testing.assert_frame_equal(*(pd.read_csv(p / "reports/predictions/embedded.csv") for p in (first, second)))
+    for model in ("teacher/model", "student/model"):
+        a, b = (load_file(p / f"models/{model}.safetensors") for p in (first, second))
+        assert a.keys() == b.keys() and all(a[k].equal(b[k]) for k in a), model
 
 
 def test_a_stopped_server_is_named_with_how_to_start_it(prepared_project, team_folder, credentials):

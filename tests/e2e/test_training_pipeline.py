@@ -10,7 +10,7 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from ..projects import EPOCHS, edit_params, run_in
+from ..projects import EPOCHS, edit_params, run_in, with_prior
 
 
 def _client(project) -> MlflowClient:
@@ -171,9 +171,10 @@ def test_every_split_seed_is_trained_and_tested_and_the_report_gives_the_median(
     assert "## Split seeds" in report and re.search(r"\| median +\| 2 seeds", report)
 
 
-def test_ddp_on_two_cpu_processes_trains_two_epochs(project):
+def test_ddp_on_two_cpu_processes_pretrains_the_prior_and_trains_two_epochs(project):
     def distributed(params):
         params["train"].update(accelerator="cpu", devices=2, strategy="ddp")
+        with_prior(params)
 
     edit_params(project, distributed)
     result = run_in(project, "dvc", "repro", "train_teacher", timeout=600)
@@ -182,6 +183,7 @@ def test_ddp_on_two_cpu_processes_trains_two_epochs(project):
     curve = pd.read_csv(project / "reports/train/teacher_curve.csv")
     assert list(curve["epoch"]) == list(range(EPOCHS))
     assert (project / "models/teacher/model.safetensors").is_file()
+    assert json.loads((project / "models/prior/prior.json").read_text())["trained"]
 
 
 def test_repro_ends_with_challengers_metrics_and_report(trained):

@@ -243,15 +243,14 @@ def pretrain_prior(params: Params | PretrainPriorView, tracker: StageTracker) ->
     started = time.perf_counter()
     vae_result = _fit(autoencoder, images, params, "vae", config.vae.epochs, tracker, fingerprint,
                       "vae/val_psnr", "max", VAE_CURVE)
-    vae = autoencoder.vae.eval().requires_grad_(False)
     log.info("VAE: held-out PSNR %.2f dB after %d epochs, %.0f s", vae_result.best_score, vae_result.epochs,
              time.perf_counter() - started)
-
     device = params.train.torch_device()
+    vae = autoencoder.vae.eval().requires_grad_(False).to(device)
 
     def posterior(paths: list[Path]) -> LatentPosteriors:
         def encode(batch: torch.Tensor):
-            distribution = vae.to(device).encode(to_vae_range(batch, teacher.vae_input_range)).latent_dist
+            distribution = vae.encode(to_vae_range(batch, teacher.vae_input_range)).latent_dist
             return distribution.mean, distribution.std
 
         with torch.no_grad():
