@@ -136,8 +136,8 @@ def test_a_source_section_without_a_card_is_an_error(raw_params):
 def test_a_new_dataset_is_one_card_and_its_parser(make_params, monkeypatch, tmp_path):
     """No edit to config.py, the parser table or the data stages: a card naming a registered
     parser, and the dataset's section in params."""
-    from dpiqa.data.cards import DatasetCard
-    from dpiqa.data.datasets import nominal_mos_range, suite_spec
+    from dpiqa.data.cards import DatasetCard, nominal_mos_range
+    from dpiqa.data.datasets import suite_spec
     from dpiqa.data.manifest import build_manifest
     from dpiqa.data.sources import PARSERS, prepare_dataset, user_provided
 

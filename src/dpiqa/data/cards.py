@@ -8,10 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import yaml
 
 from dpiqa.errors import DPIQAError
+
+if TYPE_CHECKING:
+    from dpiqa.config import Params, StageView
 
 
 @dataclass(frozen=True)
@@ -47,3 +51,9 @@ def card(key: str) -> DatasetCard:
         return cards()[key]
     except KeyError:
         raise DPIQAError(f"unknown dataset {key!r}; known: {', '.join(cards())}") from None
+
+
+def nominal_mos_range(key: str, params: Params | StageView) -> tuple[float, float]:
+    """The dataset's nominal MOS scale: from its card, or from its settings where the card leaves
+    it open (a user's own folder)."""
+    return tuple(card(key).mos_range or params.source(key).mos_range)

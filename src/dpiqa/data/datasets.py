@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import logging
 
-from dpiqa.config import DownloadView, Params, SplitView, StageView, ValidateView
-from dpiqa.data.cards import card
+from dpiqa.config import DownloadView, Params, SplitView, ValidateView
+from dpiqa.data.cards import card, nominal_mos_range
 from dpiqa.data.manifest import read_manifest, write_manifest
 from dpiqa.data.sources import prepare_dataset
 from dpiqa.data.splits import make_split, write_split
@@ -20,12 +20,6 @@ def download(key: str, params: Params | DownloadView) -> None:
     manifest = prepare_dataset(key, params)
     write_manifest(manifest, params.data.manifest_path(key))
     log.info("%s: %d images, manifest %s", key, len(manifest), params.data.manifest_path(key))
-
-
-def nominal_mos_range(key: str, params: Params | StageView) -> tuple[float, float]:
-    """The dataset's nominal MOS scale: from its card, or from its settings where the card leaves
-    it open (a user's own folder)."""
-    return tuple(card(key).mos_range or params.source(key).mos_range)
 
 
 def suite_spec(key: str, params: ValidateView) -> SuiteSpec:

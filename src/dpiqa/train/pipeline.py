@@ -21,7 +21,7 @@ from dpiqa.config import (
     TrainParams,
     TrainTeacherView,
 )
-from dpiqa.data.datasets import nominal_mos_range
+from dpiqa.data.cards import nominal_mos_range
 from dpiqa.data.download import sha256sum
 from dpiqa.data.loading import POSTERIOR_FIELDS, ImageTensors, IQADataModule, IQADataset
 from dpiqa.errors import DPIQAError
