@@ -174,3 +174,13 @@ def test_an_online_teacher_maps_each_training_batch_and_stays_out_of_the_student
         torch.testing.assert_close(seen[0]["teacher_map"], tiny_teacher(seen[0]["image"])[1])
     assert all(torch.equal(p, teacher_before[name]) for name, p in tiny_teacher.state_dict().items())
     assert not any(key.startswith("online_teacher") for key in module.state_dict())  # not in checkpoints
+
+
+def test_an_online_teacher_whose_maps_weigh_nothing_is_never_run(tiny_student, tiny_teacher, tiny_profile):
+    calls = []
+    tiny_teacher.register_forward_hook(lambda *_: calls.append(1))
+    module = StudentModule(tiny_student, map_weight=0.0, online_teacher=tiny_teacher, **{**OPTIM, "augment": "none"})
+    batch = _batch(tiny_profile)
+    del batch["teacher_map"]
+    metrics = _fast_dev_run(module, _rows(batch))
+    assert not calls and torch.isfinite(metrics["train/loss"]) and "train/map_mse" not in metrics

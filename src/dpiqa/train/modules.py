@@ -169,6 +169,8 @@ class StudentModule(IQAModule):
     def __init__(self, model: nn.Module, *, map_weight: float, online_teacher: nn.Module | None = None, **settings):
         super().__init__(model, **settings)
         self.map_weight = map_weight
+        if map_weight == 0:  # maps nothing reads: not worth a teacher forward pass per step
+            online_teacher = None
         object.__setattr__(self, "online_teacher", online_teacher.eval().requires_grad_(False) if online_teacher else None)
 
     def on_fit_start(self) -> None:
@@ -182,9 +184,8 @@ class StudentModule(IQAModule):
         return super().training_step(batch, index)
 
     def loss(self, batch, score, quality_map):
-        losses = {
-            "mse": F.mse_loss(score, batch["mos"]),
-            "map_mse": F.mse_loss(quality_map, batch["teacher_map"]),
-        }
-        losses["loss"] = losses["mse"] + self.map_weight * losses["map_mse"]
+        losses = {"mse": F.mse_loss(score, batch["mos"])}
+        if "teacher_map" in batch:  # cached maps: their error is logged even when it is not trained on
+            losses["map_mse"] = F.mse_loss(quality_map, batch["teacher_map"])
+        losses["loss"] = losses["mse"] + self.map_weight * losses.get("map_mse", 0.0)
         return losses
