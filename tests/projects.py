@@ -82,6 +82,9 @@ def new_project(root: Path) -> Path:
     for folder in ("stages", "src", ".dvc"):
         shutil.copytree(REPO / folder, root / folder, ignore=ignore)
     (root / "data/unlabelled").mkdir(parents=True)  # pretrain_prior's folder source: no images of this checkout
+    (root / "reports/benchmarks").mkdir(parents=True)  # the by-hand results the report quotes
+    for result in (REPO / "reports/benchmarks").glob("prior_ablation_*.json"):
+        shutil.copy(result, root / "reports/benchmarks" / result.name)
     shutil.copy(REPO / "data/unlabelled/README.md", root / "data/unlabelled/README.md")
     edit_params(root, _shrink)
     edit_params(root, lambda workspace: workspace["runtime"].update(num_workers=0), "workspace.yaml")

@@ -466,6 +466,7 @@ class TeamParams(Section):
 class ReportParams(Section):
     markdown: Path
     html: Path
+    benchmarks: Path   # results of benchmarks run by hand that the report quotes (the prior's ablation)
 
 
 class RuntimeParams(Section):

@@ -57,7 +57,8 @@ def test_the_teacher_starts_from_the_pretrained_prior_which_is_tracked_and_regis
     assert "prior/samples.png" in {a.path for a in client.list_artifacts(run.info.run_id, "prior")}
     version = client.get_model_version_by_alias("dpiqa-prior", "challenger")
     assert version.run_id == run.info.run_id and version.tags["dvc.data/splits/embedded"].endswith(".dir")
-    assert "## Diffusion prior" in (trained / "reports/report.md").read_text()
+    report = (trained / "reports/report.md").read_text()
+    assert "## Diffusion prior" in report and "## What the prior buys" in report  # the committed ablation, quoted
 
 
 def test_a_folder_of_unlabelled_images_becomes_the_prior_and_adding_one_reruns_it(project_after_repro):

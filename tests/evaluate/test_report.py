@@ -85,3 +85,19 @@ def test_split_seeds_get_their_section_only_when_there_are_results(report_inputs
     table = seeds_section([seed, other])
     assert table.loc["median", "teacher SRCC / PLCC"] == "0.600 / 0.620" and table.loc["min", "models"] == "2 seeds"
     assert table.loc["DP-IQA paper", "teacher SRCC / PLCC"] == "0.893 / 0.913"
+
+
+def test_the_prior_ablation_is_quoted_per_seed_with_the_median_and_only_when_measured():
+    from dpiqa.evaluate.report import prior_ablation_section
+
+    def run(seed, arm, srcc):
+        return {"seed": seed, "arm": arm, "cpu": "AMD EPYC", "teacher": {"srcc": srcc, "srcc_ci": [srcc - .05, srcc + .05]}}
+
+    result = {"dataset": "agiqa3k", "runs": [run(0, "prior", .30), run(0, "random", .20), run(1, "prior", .40)],
+              "median": {"prior": {"teacher": .35}, "random": {"teacher": .20}}, "teacher_gain": {"0": .10}}
+    section = prior_ablation_section([result])
+    table = section.table.set_index("split seed")
+    assert table.loc[0, "teacher, prior"] == "0.300 [0.250, 0.350]" and table.loc[0, "prior minus random"] == "+0.100"
+    assert table.loc[1, "teacher, random init"] == "" and table.loc[1, "prior minus random"] == ""  # one arm only
+    assert table.loc["median", "teacher, prior"] == "0.350" and "AMD EPYC" in section.text
+    assert prior_ablation_section([]) is None

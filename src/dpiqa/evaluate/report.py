@@ -129,9 +129,42 @@ def prior_section(summary: dict, figures: Path) -> Section:
                    figures=[figures / "curves.png", figures / "samples.png"])
 
 
+def prior_ablation_section(results: list[dict]) -> Section | None:
+    """The benchmark's ablation (benchmarks/prior_ablation.py, run by hand) as it was committed: the
+    teacher from the prior against the same teacher from random weights, per dataset and split seed."""
+    rows = []
+    for result in results:
+        runs = {(run["seed"], run["arm"]): run["teacher"] for run in result["runs"]}
+        for seed in sorted({seed for seed, _ in runs}):
+            prior, random = runs.get((seed, "prior")), runs.get((seed, "random"))
+            gain = result["teacher_gain"].get(str(seed))
+            rows.append({"dataset": result["dataset"], "split seed": seed, "teacher, prior": _with_interval(prior),
+                         "teacher, random init": _with_interval(random),
+                         "prior minus random": "" if gain is None else f"{gain:+.3f}"})
+        medians = {arm: result["median"].get(arm, {}).get("teacher") for arm in ("prior", "random")}
+        rows.append({"dataset": result["dataset"], "split seed": "median",
+                     **{f"teacher, {label}": "" if medians[arm] is None else _number(medians[arm])
+                        for arm, label in (("prior", "prior"), ("random", "random init"))},
+                     "prior minus random": ""})
+    if not rows:
+        return None
+    cpus = ", ".join(sorted({run["cpu"] for result in results for run in result["runs"]}))
+    return Section("What the prior buys", "Teacher test SRCC [95% bootstrap interval] started from the pretrained "
+                   "prior and from random weights, same split, recipe and student, per split seed: measured by hand with "
+                   f"`python benchmarks/prior_ablation.py` ({cpus}), not by this run; the files under `report.benchmarks`.",
+                   table=pd.DataFrame(rows))
+
+
+def _with_interval(metrics: dict | None) -> str:
+    if metrics is None:
+        return ""
+    low, high = metrics["srcc_ci"]
+    return f"{_number(metrics['srcc'])} [{_number(low)}, {_number(high)}]"
+
+
 def build_sections(summary: dict, cost: dict, predictions: dict[str, pd.DataFrame], figures: Path, provenance_rows: pd.DataFrame,
                    params_text: str, synthetic: bool, dataset: str, seeds: list[dict] = (),
-                   prior: Section | None = None) -> list[Section]:
+                   prior: list[Section] = ()) -> list[Section]:
     sections = [Section("Results on the test sets",
                         "Each statistic with its paired percentile-bootstrap confidence interval (evaluate.confidence). PLCC is given raw and after the "
                         "4-parameter logistic fit; RMSE is on the [0, 1] scale. The training dataset is scored on "
@@ -143,8 +176,7 @@ def build_sections(summary: dict, cost: dict, predictions: dict[str, pd.DataFram
     sections.append(Section("Teacher-student agreement", "SRCC between the two models' predictions, and "
                             "each model's predictions against MOS.", table=agreement,
                             figures=sorted(figures.glob("scatter_*.png"))))
-    if prior is not None:
-        sections.append(prior)
+    sections.extend(prior)
     sections.append(Section("Training curves", "Train loss and validation SRCC per epoch; the best-val-SRCC "
                             "epoch is the model kept.", figures=[figures / "training_curves.png"]))
     maps = sorted(figures.glob("maps_*.png"))
