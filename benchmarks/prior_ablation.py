@@ -23,7 +23,7 @@ from dpiqa.data import datasets
 from dpiqa.evaluate.evaluation import MODELS
 from dpiqa.evaluate.protocol import train_and_evaluate
 from dpiqa.timing import cpu_name
-from dpiqa.tracking.runs import StageTracker
+from dpiqa.tracking.runs import StageTracker, git_commit
 
 ARMS = {"prior": True, "random": False}
 
@@ -77,7 +77,7 @@ def markdown(result: dict) -> str:
     gains = ", ".join(f"seed {seed}: {gain:+.3f}" for seed, gain in result["teacher_gain"].items()) or "no seed with both arms yet"
     cpus = ", ".join(sorted({run["cpu"] for run in result["runs"]}))
     return (f"# The diffusion prior's effect: {result['dataset']}, tiny profile ({cpus})\n\n" + "\n".join(rows)
-            + f"\n\nTeacher test SRCC, prior minus random: {gains}\n")
+            + f"\n\nTeacher test SRCC, prior minus random: {gains}\n" + (f"\n{result['note']}\n" if result.get("note") else ""))
 
 
 def main() -> None:
@@ -101,7 +101,7 @@ def main() -> None:
             summary = train_and_evaluate(params, untracked)
             prior = json.loads(params.pretrain_prior.metrics.read_text()) if ARMS[arm] else {"trained": False}
             runs = [r for r in runs if (r["seed"], r["arm"]) != (seed, arm)]
-            runs.append({"seed": seed, "arm": arm, "cpu": cpu_name(), "wall_s": time.time() - start, "prior": prior,
+            runs.append({"seed": seed, "arm": arm, "cpu": cpu_name(), "commit": git_commit(), "wall_s": time.time() - start, "prior": prior,
                          **{m: {k: summary[m][args.dataset][k] for k in ("srcc", "srcc_ci", "plcc")} for m in MODELS}})
             write(stem, summarise_runs(args.dataset, sorted(runs, key=lambda r: (r["seed"], r["arm"]))))
     print(stem.with_suffix(".md").read_text())

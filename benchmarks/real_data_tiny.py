@@ -25,7 +25,7 @@ from dpiqa.evaluate.baseline import CNNIQAConfig, predict_cnniqa, train_cnniqa
 from dpiqa.evaluate.predict import predict
 from dpiqa.models.export import load_pretrained
 from dpiqa.timing import cpu_name
-from dpiqa.tracking.runs import StageTracker
+from dpiqa.tracking.runs import StageTracker, git_commit
 from dpiqa.train import pipeline
 from dpiqa.train.prior import pretrain_prior
 
@@ -64,7 +64,7 @@ def main() -> None:
     pipeline.distill_student(params, StageTracker(None, "benchmark"))
     data = pipeline.datamodule(params, params.evaluate.batch_size)
     test = data.dataset("test")
-    result = {"dataset": key, "cpu": cpu_name(), "test_images": len(test),
+    result = {"dataset": key, "cpu": cpu_name(), "commit": git_commit(), "test_images": len(test),
               "teacher_train_s": teacher_s, "wall_s": None}
     for kind, out in (("teacher", params.train_teacher.out), ("student", params.distill_student.out)):
         model, config = load_pretrained(out)

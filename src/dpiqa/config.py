@@ -151,6 +151,7 @@ class QFDConfig(Section):
     score_channels: list[int]
     map_channels: int = Field(gt=0)
     mlp_hidden: int = Field(gt=0)
+    head: Literal["flatten", "local"]   # how the MLP reads the map (dpiqa.models.score_layer.SCORE_HEADS)
 
 
 class AdapterInputConfig(Section):
@@ -216,6 +217,7 @@ class StudentConfig(Section):
     mlp_hidden: int = Field(gt=0)
     # imagenet: ImageNet mean/std inside the model | none: raw [0, 1], as the authors (their released student)
     input_normalisation: Literal["imagenet", "none"]
+    head: Literal["flatten", "local"]   # as the teacher's QFD
 
 
 class Profile(Section):

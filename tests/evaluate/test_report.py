@@ -100,4 +100,8 @@ def test_the_prior_ablation_is_quoted_per_seed_with_the_median_and_only_when_mea
     assert table.loc[0, "teacher, prior"] == "0.300 [0.250, 0.350]" and table.loc[0, "prior minus random"] == "+0.100"
     assert table.loc[1, "teacher, random init"] == "" and table.loc[1, "prior minus random"] == ""  # one arm only
     assert table.loc["median", "teacher, prior"] == "0.350" and "AMD EPYC" in section.text
+    assert "commit unrecorded" in section.text
+    result["runs"][0]["commit"], result["note"] = "abc1234", "measured with an older score head."
+    section = prior_ablation_section([result])
+    assert "commit abc1234, unrecorded" in section.text and "agiqa3k: measured with an older score head." in section.text
     assert prior_ablation_section([]) is None

@@ -1,7 +1,7 @@
 """Quality maps as pictures: each image beside itself overlaid with where its score comes from.
 
-Teacher and student both end in `score = MLP(flatten(quality_map))`, so a map location matters
-only as far as the score reads it. Its 8 channels are reduced to the first-order contribution of
+Teacher and student both end in an MLP that reads the quality map (flattened, or position by
+position and averaged: `head`), so a map location matters only as far as the score reads it. Its 8 channels are reduced to the first-order contribution of
 each location (gradient x activation, summed over channels): positive where the map raises the
 score, negative where it lowers it, summing over the map to the score's first-order change from
 an all-zero map. The channels' plain mean would also show locations the MLP ignores.

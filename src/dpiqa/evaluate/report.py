@@ -148,11 +148,14 @@ def prior_ablation_section(results: list[dict]) -> Section | None:
                      "prior minus random": ""})
     if not rows:
         return None
-    cpus = ", ".join(sorted({run["cpu"] for result in results for run in result["runs"]}))
+    runs = [run for result in results for run in result["runs"]]
+    cpus = ", ".join(sorted({run["cpu"] for run in runs}))
+    commits = ", ".join(sorted({run.get("commit", "unrecorded") for run in runs}))
+    notes = "".join(f" {result['dataset']}: {result['note']}" for result in results if result.get("note"))
     return Section("What the prior buys", "Teacher test SRCC [95% bootstrap interval] started from the pretrained "
                    "prior and from random weights, same split, recipe and student, per split seed: measured by hand with "
-                   f"`python benchmarks/prior_ablation.py` ({cpus}), not by this run; the files under `report.benchmarks`.",
-                   table=pd.DataFrame(rows))
+                   f"`python benchmarks/prior_ablation.py` ({cpus}; code at commit {commits}), not by this run; the files "
+                   f"under `report.benchmarks`.{notes}", table=pd.DataFrame(rows))
 
 
 def _with_interval(metrics: dict | None) -> str:

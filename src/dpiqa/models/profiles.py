@@ -219,4 +219,5 @@ def build_student(profile: Profile, seed: int, *, imagenet_weights: bool | None 
             mlp_hidden=config.mlp_hidden,
             input_normalisation=config.input_normalisation,
             imagenet_weights=use_imagenet,
+            head=config.head,
         )

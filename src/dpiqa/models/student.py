@@ -17,7 +17,7 @@ from torch import nn
 from torchvision.models import get_model, get_model_weights
 
 from dpiqa.errors import DPIQAError
-from dpiqa.models.score_layer import zero_init_score_layer
+from dpiqa.models.score_layer import mlp_input_width, mlp_score, zero_init_score_layer
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def torchvision_backbone(backbone: str, imagenet_weights: bool) -> tuple[nn.Modu
 
 
 class DPIQAStudent(nn.Module):
-    """CNN features -> ConvTranspose -> ReLU -> nearest upsample -> MLP -> score.
+    """CNN features -> ConvTranspose -> ReLU -> nearest upsample -> MLP (`head` as the teacher's) -> score.
 
     `forward(images)` takes RGB in [0, 1] and returns (score, quality_map), the map shaped like
     the teacher's (map_channels x map_size x map_size). `config` is every constructor setting
@@ -68,6 +68,7 @@ class DPIQAStudent(nn.Module):
         mlp_hidden: int,
         input_normalisation: str = "imagenet",
         imagenet_weights: bool = False,
+        head: str = "flatten",
     ):
         super().__init__()
         base_model, origin = torchvision_backbone(backbone, imagenet_weights)
@@ -78,8 +79,8 @@ class DPIQAStudent(nn.Module):
         self.conv_transpose = nn.ConvTranspose2d(
             convolutions[-1].out_channels, map_channels, kernel_size=3, stride=2, padding=1, output_padding=1
         )
-        self.map_size = map_size
-        self.fc1 = nn.Linear(map_channels * map_size * map_size, mlp_hidden)
+        self.map_size, self.head = map_size, head
+        self.fc1 = nn.Linear(mlp_input_width(head, map_channels, map_size), mlp_hidden)
         self.fc2 = nn.Linear(mlp_hidden, mlp_hidden)
         self.fc3 = nn.Linear(mlp_hidden, 1)
         for layer in (self.conv_transpose, self.fc1, self.fc2):  # as the teacher's QFD
@@ -92,7 +93,7 @@ class DPIQAStudent(nn.Module):
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         self.config = {"backbone": backbone, "map_size": map_size, "map_channels": map_channels, "mlp_hidden": mlp_hidden,
-                       "input_normalisation": input_normalisation}
+                       "input_normalisation": input_normalisation, "head": head}
 
     @classmethod
     def from_config(cls, config: dict) -> DPIQAStudent:
@@ -103,5 +104,4 @@ class DPIQAStudent(nn.Module):
         features = self.base_model.features((images - self.mean) / self.std)
         quality_map = F.relu(self.conv_transpose(features))
         quality_map = F.interpolate(quality_map, size=(self.map_size, self.map_size), mode="nearest")
-        hidden = F.relu(self.fc2(F.relu(self.fc1(quality_map.flatten(1)))))
-        return self.fc3(hidden).squeeze(-1), quality_map
+        return mlp_score(quality_map, self.head, self.fc1, self.fc2, self.fc3), quality_map

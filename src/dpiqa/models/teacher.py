@@ -13,7 +13,7 @@ from diffusers.models.adapter import FullAdapter
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 from torch import nn
 
-from dpiqa.models.score_layer import zero_init_score_layer
+from dpiqa.models.score_layer import mlp_input_width, mlp_score, zero_init_score_layer
 
 
 class TextAdapter(nn.Module):
@@ -72,7 +72,8 @@ class QualityFeatureDecoder(nn.Module):
 
     Levels arrive finest first (conv1 takes the last up block's channels), are resized bicubically
     to the map size, projected and re-weighted (SE), concatenated, fused, and squeezed by 1x1
-    convolutions to `map_channels`; the flattened map feeds an MLP to the score.
+    convolutions to `map_channels`; an MLP reads the map into the score (`head`: the flattened map,
+    as the authors, or each position's channels, averaged).
     """
 
     UNUSED = ("bnc1", "classifier_dist")  # in the authors' checkpoint, never used in forward
@@ -86,11 +87,12 @@ class QualityFeatureDecoder(nn.Module):
         score_channels: list[int],
         map_channels: int,
         mlp_hidden: int,
+        head: str = "flatten",
     ):
         super().__init__()
         if len(level_channels) != 4:
             raise ValueError(f"level_channels: the QFD fuses 4 levels, got {len(level_channels)}")
-        self.map_size = map_size
+        self.map_size, self.head = map_size, head
         for index, channels in enumerate(level_channels, start=1):
             self.add_module(f"conv{index}", nn.Conv2d(channels, hidden, 3, padding=1))
             self.add_module(f"se{index}", SqueezeExcitation(hidden, se_reduction))
@@ -100,7 +102,7 @@ class QualityFeatureDecoder(nn.Module):
         for index, (c_in, c_out) in enumerate(zip(widths, widths[1:]), start=1):
             self.add_module(f"conv_score{index}", nn.Conv2d(c_in, c_out, 1))
         self.score_layers = len(widths) - 1
-        self.fc1 = nn.Linear(map_channels * map_size * map_size, mlp_hidden)
+        self.fc1 = nn.Linear(mlp_input_width(head, map_channels, map_size), mlp_hidden)
         self.fc2 = nn.Linear(mlp_hidden, mlp_hidden)
         self.fc3 = nn.Linear(mlp_hidden, 1)
         self.bnc1 = nn.BatchNorm2d(hidden)
@@ -130,9 +132,7 @@ class QualityFeatureDecoder(nn.Module):
         x = self.se_fuse(self.fuse_conv(torch.cat(fused, dim=1)))
         for index in range(1, self.score_layers + 1):
             x = F.relu(getattr(self, f"conv_score{index}")(x))
-        quality_map = x
-        hidden = F.relu(self.fc2(F.relu(self.fc1(quality_map.flatten(1)))))
-        return self.fc3(hidden).squeeze(-1), quality_map
+        return mlp_score(x, self.head, self.fc1, self.fc2, self.fc3), x
 
 
 class HighPass(nn.Module):
