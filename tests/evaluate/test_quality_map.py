@@ -3,6 +3,9 @@ import torch
 from torch import nn
 
 from dpiqa.evaluate.heatmaps import score_contributions
+from dpiqa.models.profiles import build_student, build_teacher
+
+from ..conftest import RANDOM_INIT, deep_update
 
 
 class LinearHead(nn.Module):
@@ -29,9 +32,15 @@ def test_contributions_are_gradient_times_map_summed_over_channels():
     assert torch.allclose(contributions.sum(dim=(1, 2)) + model.bias, scores, atol=1e-6)
 
 
+FLATTENED_HEADS = {"models": {"profiles": {"tiny": {"teacher": {"qfd": {"head": "flatten"}}, "student": {"head": "flatten"}}}}}
+
+
 @pytest.mark.parametrize("kind", ["student", "teacher"])
-def test_a_map_location_the_score_never_reads_contributes_nothing(kind, request):
-    model = request.getfixturevalue(f"tiny_{kind}").train()
+def test_a_map_location_the_flattened_head_never_reads_contributes_nothing(kind, make_params, tmp_path):
+    """Only a flattened head can ignore a location (the local head reads every one alike)."""
+    profile = make_params(deep_update(RANDOM_INIT, FLATTENED_HEADS)).models.profiles["tiny"]
+    model = build_student(profile, seed=0) if kind == "student" else build_teacher(profile, tmp_path / "prompts", seed=0)
+    model.train()
     head = model.fc1 if kind == "student" else model.QFD.fc1
     size = model.map_size if kind == "student" else model.QFD.map_size
     unread = torch.zeros(size, size, dtype=torch.bool)
