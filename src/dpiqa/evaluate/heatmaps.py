@@ -1,10 +1,10 @@
 """Quality maps as pictures: each image beside itself overlaid with where its score comes from.
 
 Teacher and student both end in an MLP that reads the quality map (flattened, or position by
-position and averaged: `head`), so a map location matters only as far as the score reads it. Its 8 channels are reduced to the first-order contribution of
-each location (gradient x activation, summed over channels): positive where the map raises the
-score, negative where it lowers it, summing over the map to the score's first-order change from
-an all-zero map. The channels' plain mean would also show locations the MLP ignores.
+position and averaged: `head`), so a map location matters only as far as the score reads it. Its
+8 channels are reduced to the first-order contribution of each location (gradient x activation,
+summed over channels): positive where the map raises the score, negative where it lowers it,
+summing over the map to the score's first-order change from an all-zero map. The channels' plain mean would also show locations the MLP ignores.
 
 The overlay is that contribution relative to the image's mean location, stretched over the image on a diverging scale symmetric
 per image: with the default `RdBu`, red marks where the score is pulled down more than on average
