@@ -1,7 +1,8 @@
+import numpy as np
 import pandas as pd
 import pytest
 
-from dpiqa.evaluate.evaluation import latency_per_image, per_distortion
+from dpiqa.evaluate.evaluation import labels_only_srcc, latency_per_image, per_distortion
 
 
 def test_per_distortion_srcc_skips_groups_without_spread():
@@ -16,7 +17,45 @@ def test_per_distortion_srcc_skips_groups_without_spread():
     assert table.loc[0, "teacher"] == pytest.approx(1) and table.loc[0, "student"] == pytest.approx(-1)
 
 
+def _graded(types: list, levels: list, content: list) -> pd.DataFrame:
+    """Labels set by type and level (blur hurts twice as much as noise), moved a little by content."""
+    frame = pd.DataFrame({"distortion": types, "distortion_level": levels, "content": content})
+    harm = frame["distortion"].map({"blur": 0.2, "noise": 0.1}).fillna(0) * frame["distortion_level"].fillna(0)
+    return frame.assign(mos=1 - harm + 0.01 * frame["content"])
+
+
+def test_labels_alone_rank_as_well_as_type_and_level_explain_them():
+    types = ["blur"] * 3 + ["noise"] * 3 + [None]
+    levels = [1, 2, 3] * 2 + [None]
+    train = pd.concat([_graded(types, levels, [c] * 7) for c in (0, 1, 2)])
+    test = _graded(types, levels, [5] * 7)
+    assert labels_only_srcc(train, test) == pytest.approx(1)
+    against_levels = _graded(types, [3, 2, 1, 3, 2, 1, None], [5] * 7).assign(distortion_level=levels)
+    assert labels_only_srcc(train, against_levels) < 0.5
+
+
+def test_labels_alone_say_nothing_without_distortion_types():
+    frame = pd.DataFrame({"distortion": [None, None], "distortion_level": [None, None], "mos": [0.2, 0.8]})
+    assert labels_only_srcc(frame, frame) is None
+
+
 def test_latency_times_one_image_of_the_model_size(tiny_profile):
     shapes = []
     assert latency_per_image(lambda image: shapes.append(image.shape), tiny_profile.image_size, runs=2) >= 0
     assert shapes == [(1, 3, tiny_profile.image_size, tiny_profile.image_size)] * 3  # warm-up + 2 runs
+
+
+def test_bootstrap_intervals_do_not_depend_on_how_many_processes_draw_them(monkeypatch):
+    from types import SimpleNamespace
+
+    from dpiqa.evaluate import evaluation
+
+    rng = np.random.default_rng(0)
+    mos = rng.uniform(0, 1, 40)
+    tables = {"a": pd.DataFrame({"mos": mos, "teacher": mos + rng.normal(0, .2, 40), "student": rng.uniform(0, 1, 40)})}
+    params = SimpleNamespace(evaluate=SimpleNamespace(bootstrap_resamples=30, confidence=0.9), base=SimpleNamespace(seed=1))
+    monkeypatch.setattr(evaluation.os, "sched_getaffinity", lambda _: {0})
+    serial = evaluation._all_intervals(params, tables, ("teacher", "student"))
+    monkeypatch.setattr(evaluation.os, "sched_getaffinity", lambda _: {0, 1})
+    assert evaluation._all_intervals(params, tables, ("teacher", "student")) == serial
+    assert serial["a", "teacher"]["srcc"][0] > serial["a", "student"]["srcc"][1]

@@ -16,7 +16,8 @@ def report_inputs(tmp_path):
     frame["teacher"], frame["student"] = frame["mos"] + rng.normal(0, .1, 30), frame["mos"] + rng.normal(0, .2, 30)
     stats = {"srcc": .9, "krcc": .7, "plcc": .88, "plcc_logistic": .9, "rmse": .1, "images": 30}
     stats.update({f"{k}_ci": [.8, .95] for k in ("srcc", "krcc", "plcc", "plcc_logistic", "rmse")})
-    summary = {"teacher": {"embedded": stats}, "student": {"embedded": stats}, "agreement": {"embedded": .93}}
+    summary = {"teacher": {"embedded": stats}, "student": {"embedded": stats}, "agreement": {"embedded": .93},
+               "labels_only": {"embedded": .876}}
     cost = {"teacher": {"parameters": 2_000_000, "latency_s": .02, "latency_scoring_s": .01,
                         "scoring_engine": "PyTorch bf16 autocast + channels_last"},
             "student": {"parameters": 1_000_000, "latency_s": .01, "latency_scoring_s": .004,
@@ -48,7 +49,8 @@ def test_report_carries_results_breakdown_and_provenance(report_inputs, tmp_path
     for expected in ("0.900 [0.800, 0.950]", "Per-distortion SRCC", "deadbeef", "abc123.dir", "run42",
                      "models:/dpiqa-student@challenger", "package torch", "synthetic", "seed: 1",
                      "![scatter_embedded](figures/scatter_embedded.png)", "2.50x", "## Quality maps",
-                     "![maps_student](figures/maps_student.png)", "![maps_teacher](figures/maps_teacher.png)"):
+                     "![maps_student](figures/maps_student.png)", "![maps_teacher](figures/maps_teacher.png)",
+                     "Labels alone reach test SRCC 0.876"):
         assert expected in markdown, expected
     assert "Synthetic labels" in to_html(report_inputs)
 

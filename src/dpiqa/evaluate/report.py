@@ -196,7 +196,12 @@ def build_sections(summary: dict, cost: dict, predictions: dict[str, pd.DataFram
                                 table=seeds_table(list(seeds), dataset)))
     for name, frame in predictions.items():
         if frame["distortion"].notna().any():
-            sections.append(Section(f"Per-distortion SRCC ({name})", table=per_distortion(frame).round(3)))
+            baseline = summary.get("labels_only", {}).get(name)
+            text = "" if baseline is None else (
+                f"Labels alone reach test SRCC {_number(baseline)}: each image scored the mean training label of "
+                "its distortion type and level, never looking at it. A model below that has not learnt to tell "
+                "the distortions and their levels apart.")
+            sections.append(Section(f"Per-distortion SRCC ({name})", text, table=per_distortion(frame).round(3)))
     sections.append(Section("Provenance", f"Everything needed to reproduce this report: `git checkout` the commit, "
                             f"`dvc repro` with these params. Trained on `{dataset}`.", table=provenance_rows,
                             code=params_text))
