@@ -1,4 +1,3 @@
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -44,18 +43,3 @@ def test_latency_times_one_image_of_the_model_size(tiny_profile):
     assert latency_per_image(lambda image: shapes.append(image.shape), tiny_profile.image_size, runs=2) >= 0
     assert shapes == [(1, 3, tiny_profile.image_size, tiny_profile.image_size)] * 3  # warm-up + 2 runs
 
-
-def test_bootstrap_intervals_do_not_depend_on_how_many_processes_draw_them(monkeypatch):
-    from types import SimpleNamespace
-
-    from dpiqa.evaluate import evaluation
-
-    rng = np.random.default_rng(0)
-    mos = rng.uniform(0, 1, 40)
-    tables = {"a": pd.DataFrame({"mos": mos, "teacher": mos + rng.normal(0, .2, 40), "student": rng.uniform(0, 1, 40)})}
-    params = SimpleNamespace(evaluate=SimpleNamespace(bootstrap_resamples=30, confidence=0.9), base=SimpleNamespace(seed=1))
-    monkeypatch.setattr(evaluation.os, "sched_getaffinity", lambda _: {0})
-    serial = evaluation._all_intervals(params, tables, ("teacher", "student"))
-    monkeypatch.setattr(evaluation.os, "sched_getaffinity", lambda _: {0, 1})
-    assert evaluation._all_intervals(params, tables, ("teacher", "student")) == serial
-    assert serial["a", "teacher"]["srcc"][0] > serial["a", "student"]["srcc"][1]

@@ -6,10 +6,7 @@ params is scored whole, for cross-dataset generalisation.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -89,32 +86,22 @@ def score_datasets(params: EvaluateView, models: dict[str, nn.Module]) -> dict[s
     return tables
 
 
-def _all_intervals(params: EvaluateView, tables: dict[str, pd.DataFrame], models: tuple[str, ...]) -> dict:
-    """Bootstrap intervals per (dataset, model), one process per CPU: each refits the logistic a
-    thousand times (most of the evaluate stage's time), and each pair draws from its own seeded
-    generator, so the result does not depend on the number of processes."""
-    config = params.evaluate
-    pairs = [(dataset, name) for dataset in tables for name in models]
-    arguments = [(tables[dataset][name].to_numpy(), tables[dataset]["mos"].to_numpy(), config.bootstrap_resamples,
-                  params.base.seed, config.confidence) for dataset, name in pairs]
-    processes = min(len(pairs), len(os.sched_getaffinity(0)))
-    if processes < 2:
-        return {pair: bootstrap_intervals(*args) for pair, args in zip(pairs, arguments)}
-    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return dict(zip(pairs, pool.map(bootstrap_intervals, *zip(*arguments))))
-
-
 def summarise(params: EvaluateView, tables: dict[str, pd.DataFrame], models: tuple[str, ...] = MODELS) -> dict:
     """The metrics file: per model and dataset every statistic with its confidence interval."""
+    config = params.evaluate
     summary: dict = {name: {} for name in models}
     summary["agreement"] = {}
-    intervals = _all_intervals(params, tables, models)
     for dataset, frame in tables.items():
         mos = frame["mos"].to_numpy()
         for name in models:
+            prediction = frame[name].to_numpy()
+            values = agreement(prediction, mos)
+            intervals = bootstrap_intervals(
+                prediction, mos, config.bootstrap_resamples, params.base.seed, config.confidence
+            )
             summary[name][dataset] = {
-                **agreement(frame[name].to_numpy(), mos),
-                **{f"{k}_ci": list(v) for k, v in intervals[dataset, name].items()},
+                **values,
+                **{f"{k}_ci": list(v) for k, v in intervals.items()},
                 "images": len(frame),
             }
         summary["agreement"][dataset] = float(
@@ -141,6 +128,7 @@ def labels_only_srcc(train: pd.DataFrame, test: pd.DataFrame) -> float | None:
     types). A model far below it has not learnt to tell the distortions and their levels apart."""
     if test["distortion"].isna().all():
         return None
+
     def type_and_level(frame: pd.DataFrame) -> pd.MultiIndex:  # pristine images (no type) are a group too
         return pd.MultiIndex.from_frame(frame[["distortion", "distortion_level"]].astype(object).fillna("none"))
 
