@@ -42,4 +42,3 @@ def test_latency_times_one_image_of_the_model_size(tiny_profile):
     shapes = []
     assert latency_per_image(lambda image: shapes.append(image.shape), tiny_profile.image_size, runs=2) >= 0
     assert shapes == [(1, 3, tiny_profile.image_size, tiny_profile.image_size)] * 3  # warm-up + 2 runs
-
