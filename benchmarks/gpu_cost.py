@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from dpiqa.config import load_params
+from dpiqa.hardware import resolve_precision
 from dpiqa.models.profiles import build_student, build_teacher_architecture
 from dpiqa.timing import cpu_name
 
@@ -106,7 +107,8 @@ def measure(profile_name: str, device: torch.device, steps: int, warmup: int) ->
     profile = params.models.profiles[profile_name]
     teacher_recipe = params.train_teacher.recipe(profile_name, "koniq10k")
     student_recipe = params.distill_student.recipe(profile_name, "koniq10k")
-    precision = params.train.precision[profile_name]["gpu" if device.type == "cuda" else "cpu"]
+    kind = "gpu" if device.type == "cuda" else "cpu"
+    precision = resolve_precision(params.train.precision[profile_name][kind], kind)
     size = profile.image_size
     teacher = build_teacher_architecture(profile, device=device.type).train()
     student = build_student(profile, seed=0, imagenet_weights=False).to(device).train()

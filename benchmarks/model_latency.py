@@ -16,8 +16,8 @@ from pathlib import Path
 import torch
 
 from dpiqa.config import load_params
+from dpiqa.hardware import cpu_has_native_bf16
 from dpiqa.models.profiles import build_student, build_teacher_architecture
-from dpiqa.scoring import cpu_has_native_bf16
 from dpiqa.timing import cpu_name, median_seconds
 
 OUT = Path("reports/benchmarks")

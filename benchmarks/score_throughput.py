@@ -33,9 +33,10 @@ from scipy.stats import spearmanr
 
 from dpiqa.config import load_params
 from dpiqa.data.images import model_input, to_rgb
+from dpiqa.hardware import cpu_has_native_bf16
 from dpiqa.models.export import save_pretrained
 from dpiqa.models.profiles import build_student
-from dpiqa.scoring import IMAGE_SUFFIXES, cpu_has_native_bf16
+from dpiqa.scoring import IMAGE_SUFFIXES
 
 OUT = Path("reports/benchmarks")
 SIDE = 512

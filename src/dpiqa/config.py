@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dpiqa.data.cards import cards
 from dpiqa.errors import DPIQAError
+from dpiqa.hardware import resolve_precision
 
 PARAMS_FILE = "params.yaml"
 WORKSPACE_FILE = "workspace.yaml"  # always beside the params file
@@ -267,6 +268,11 @@ class TrainParams(Section):
 
             return "gpu" if torch.cuda.is_available() else "cpu"
         return self.accelerator
+
+    def trainer_precision(self, profile: str) -> str:
+        """Lightning's precision for `profile` on the accelerator this run uses (`auto` resolved)."""
+        kind = self.accelerator_kind()
+        return resolve_precision(self.precision[profile][kind], kind)
 
     def torch_device(self) -> str:
         """Where the stages that only run models (targets, evaluation) put them."""

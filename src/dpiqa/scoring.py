@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from dpiqa.config import ScoreParams
 from dpiqa.data.images import model_input, resize_of, to_rgb
 from dpiqa.errors import DPIQAError
+from dpiqa.hardware import cpu_has_native_bf16
 from dpiqa.models.folder import ONNX_INPUT, onnx_graph, read_config
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
@@ -97,14 +98,6 @@ def find_images(paths: Iterable[str]) -> Iterator[str]:
 def to_mos_scale(score: float, mos_range: list[float]) -> float:
     low, high = mos_range
     return low + score * (high - low)
-
-
-def cpu_has_native_bf16() -> bool:
-    """AVX512-BF16 or AMX: where bf16 autocast beats fp32 (benchmarks/model_latency.py)."""
-    import torch
-
-    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)  # torch has no public probe
-    return bool(probe and probe())
 
 
 def fast_path(precision: str) -> bool:

@@ -165,7 +165,7 @@ def fit(
         devices=train.devices,
         num_nodes=train.num_nodes,
         strategy=train.strategy,
-        precision=train.precision[profile][kind],
+        precision=train.trainer_precision(profile),
         deterministic=train.deterministic,
         logger=logger,
         callbacks=[PreciseBatchNorm(train.precise_bn_batches), best, last, history],
