@@ -106,6 +106,12 @@ def test_an_unknown_augmentation_is_an_error(raw_params):
         Params.model_validate(bad)
 
 
+def test_an_unknown_precision_is_an_error_when_params_load_not_when_training_starts(raw_params):
+    bad = deep_update(raw_params, {"train": {"precision": {"sd15": {"cpu": "bf16"}}}})
+    with pytest.raises(ValidationError, match="precision"):
+        Params.model_validate(bad)
+
+
 @pytest.mark.parametrize("adapter_input, message", [
     ({"gain": None}, "needs an odd window and a gain"),
     ({"window": 4}, "needs an odd window and a gain"),

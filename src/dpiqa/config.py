@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from dpiqa.data.cards import cards
 from dpiqa.errors import DPIQAError
-from dpiqa.hardware import resolve_precision
+from dpiqa.hardware import Precision, resolve_precision
 
 PARAMS_FILE = "params.yaml"
 WORKSPACE_FILE = "workspace.yaml"  # always beside the params file
@@ -255,7 +255,7 @@ class TrainParams(Section):
     devices: int = Field(ge=1)
     num_nodes: int = Field(ge=1)
     strategy: Literal["auto", "ddp"]
-    precision: dict[Literal["tiny", "sd15"], dict[Literal["cpu", "gpu"], str]]
+    precision: dict[Literal["tiny", "sd15"], dict[Literal["cpu", "gpu"], Precision]]
     deterministic: bool
     gradient_checkpointing: bool
     precise_bn_batches: int = Field(ge=0)

@@ -7,6 +7,8 @@ from typing import Literal
 
 # Lightning precision strings `auto` resolves to
 FP32, BF16_MIXED, FP16_MIXED = "32-true", "bf16-mixed", "16-mixed"
+# What params may name: `auto` or one of Lightning's precision strings
+Precision = Literal["auto", "32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true"]
 
 
 def cpu_has_native_bf16() -> bool:
