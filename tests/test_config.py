@@ -112,10 +112,19 @@ def test_an_unknown_precision_is_an_error_when_params_load_not_when_training_sta
         Params.model_validate(bad)
 
 
+@pytest.mark.parametrize("student", [{"input_normalisation": "lcn", "lcn": None},
+                                     {"input_normalisation": "imagenet", "lcn": {"window": 7, "eps": 0.004}}])
+def test_student_lcn_settings_come_with_lcn_normalisation_only(raw_params, student):
+    bad = deep_update(raw_params, {"models": {"profiles": {"tiny": {"student": student}}}})
+    with pytest.raises(ValidationError, match="input_normalisation lcn takes lcn settings"):
+        Params.model_validate(bad)
+
+
 @pytest.mark.parametrize("adapter_input, message", [
-    ({"gain": None}, "needs an odd window and a gain"),
-    ({"window": 4}, "needs an odd window and a gain"),
-    ({"kind": "pixels"}, "takes no window or gain"),
+    ({"kind": "highpass", "window": 3, "gain": None, "eps": None}, "highpass takes window and gain, got window"),
+    ({"kind": "highpass", "window": 4, "gain": 10.0, "eps": None}, "the window must be odd"),
+    ({"kind": "pixels", "window": 3, "gain": 10.0, "eps": None}, "pixels takes no window, gain or eps"),
+    ({"kind": "lcn", "window": 7, "gain": 10.0, "eps": 0.004}, "lcn takes window and eps, got window, gain, eps"),
 ])
 def test_adapter_input_settings_must_fit_their_kind(raw_params, adapter_input, message):
     bad = deep_update(raw_params, {"models": {"profiles": {"tiny": {"teacher": {"image_adapter_input": adapter_input}}}}})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal, Self
+from typing import ClassVar, Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -158,22 +158,30 @@ class QFDConfig(Section):
 class AdapterInputConfig(Section):
     """What the image adapter reads: the image (`pixels`, as the authors) or its detail.
 
-    `highpass` is the image minus its local mean over a `window`-pixel box, times `gain`: a randomly
-    initialised adapter on pixels sees little but their mean colour, where blur, noise and
-    compression do not show (the tiny teacher's validation SRCC stayed below 0.2 on pixels).
+    A randomly initialised adapter on pixels sees little but their mean colour, where blur, noise
+    and compression do not show (the tiny teacher's validation SRCC stayed below 0.2 on pixels).
+    `highpass` is the image minus its local mean over a `window`-pixel box, times `gain`; `lcn`
+    divides that by the local std (+ `eps`) too, so detail reads on one scale whatever the
+    content's contrast (models.filters.local_contrast_normalise).
     """
 
-    kind: Literal["pixels", "highpass"]
+    SETTINGS: ClassVar[dict[str, tuple[str, ...]]] = {"pixels": (), "highpass": ("window", "gain"),
+                                                       "lcn": ("window", "eps")}
+
+    kind: Literal["pixels", "highpass", "lcn"]
     window: int | None = Field(default=None, ge=3)
     gain: float | None = Field(default=None, gt=0)
+    eps: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
-    def _highpass_settings(self) -> AdapterInputConfig:
-        given = self.window is not None or self.gain is not None
-        if self.kind == "pixels" and given:
-            raise ValueError("image_adapter_input: pixels takes no window or gain")
-        if self.kind == "highpass" and (self.window is None or self.gain is None or self.window % 2 == 0):
-            raise ValueError("image_adapter_input: highpass needs an odd window and a gain")
+    def _settings_fit_the_kind(self) -> AdapterInputConfig:
+        needed = self.SETTINGS[self.kind]
+        given = tuple(name for name in ("window", "gain", "eps") if getattr(self, name) is not None)
+        if given != needed:
+            takes = " and ".join(needed) or "no window, gain or eps"
+            raise ValueError(f"image_adapter_input: {self.kind} takes {takes}, got {', '.join(given) or 'none'}")
+        if self.window is not None and self.window % 2 == 0:
+            raise ValueError(f"image_adapter_input: the window must be odd, got {self.window}")
         return self
 
 
@@ -209,6 +217,17 @@ class TeacherConfig(Section):
         return self
 
 
+class LocalContrastConfig(Section):
+    window: int = Field(ge=3)   # odd: the box centred on each pixel
+    eps: float = Field(gt=0)    # added to the local std: flat regions stay at zero
+
+    @model_validator(mode="after")
+    def _odd_window(self) -> LocalContrastConfig:
+        if self.window % 2 == 0:
+            raise ValueError(f"lcn: the window must be odd, got {self.window}")
+        return self
+
+
 class StudentConfig(Section):
     backbone: Literal[
         "efficientnet_b0", "efficientnet_b1", "efficientnet_b2", "efficientnet_b3",
@@ -217,8 +236,16 @@ class StudentConfig(Section):
     imagenet_weights: bool
     mlp_hidden: int = Field(gt=0)
     # imagenet: ImageNet mean/std inside the model | none: raw [0, 1], as the authors (their released student)
-    input_normalisation: Literal["imagenet", "none"]
+    # | lcn: each channel's local contrast normalisation, its window and eps in `lcn`
+    input_normalisation: Literal["imagenet", "none", "lcn"]
     head: Literal["flatten", "local"]   # as the teacher's QFD
+    lcn: LocalContrastConfig | None = None
+
+    @model_validator(mode="after")
+    def _lcn_settings_with_lcn_only(self) -> StudentConfig:
+        if (self.input_normalisation == "lcn") != (self.lcn is not None):
+            raise ValueError("student: input_normalisation lcn takes lcn settings (window, eps), and only it does")
+        return self
 
 
 class Profile(Section):

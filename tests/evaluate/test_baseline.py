@@ -13,7 +13,6 @@ from dpiqa.evaluate.baseline import (
     CNNIQA,
     CNNIQAConfig,
     _grid_patches,
-    local_contrast_normalise,
     predict_cnniqa,
     train_cnniqa,
 )
@@ -66,25 +65,6 @@ def splits(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Split]:
         "val": noisy_images(root / "val", photos=3, seed=1),
         "test": noisy_images(root / "test", photos=4, seed=2),
     }
-
-
-def test_lcn_is_zero_and_finite_on_a_flat_image():
-    lcn = local_contrast_normalise(torch.full((2, 1, 40, 40), 0.5))
-    assert torch.isfinite(lcn).all() and lcn.abs().max() < 1e-4
-
-
-def test_lcn_centres_scales_and_ignores_brightness_and_contrast():
-    gray = torch.rand(1, 1, 64, 64, generator=torch.Generator().manual_seed(0))
-    lcn = local_contrast_normalise(gray)
-    local_mean = torch.nn.functional.avg_pool2d(lcn, 7, stride=1)
-    assert local_mean.abs().mean() < 0.1 and 0.8 < lcn.std() < 1.2
-    darker_flatter = local_contrast_normalise(0.1 + 0.5 * gray, eps=1e-6)
-    assert torch.allclose(darker_flatter, local_contrast_normalise(gray, eps=1e-6), atol=1e-3)
-
-
-def test_lcn_needs_a_centred_window():
-    with pytest.raises(ValueError, match="even kernel"):
-        local_contrast_normalise(torch.rand(1, 1, 16, 16), kernel=6)
 
 
 def test_cnniqa_scores_each_patch():

@@ -35,7 +35,8 @@ def test_a_saved_student_says_how_it_reads_images_and_how_it_was_trained(tiny_st
                                       "map_channels": tiny_profile.teacher.qfd.map_channels,
                                       "mlp_hidden": tiny_profile.student.mlp_hidden,
                                       "input_normalisation": tiny_profile.student.input_normalisation,
-                                      "head": tiny_profile.student.head}
+                                      "head": tiny_profile.student.head,
+                                      **({"lcn": tiny_profile.student.lcn.model_dump()} if tiny_profile.student.lcn else {})}
     assert config["preprocessing"]["image_size"] == tiny_profile.image_size and config["preprocessing"]["range"] == [0, 1]
     assert config["training"]["recipe"]["map_loss_weight"] == 0.5
     loaded, _ = load_pretrained(tmp_path / "student")

@@ -115,16 +115,18 @@ def test_the_unet_denoises_as_many_channels_as_the_vae_encodes(make_params, tmp_
     assert torch.isfinite(score).all()
 
 
-def test_a_highpass_adapter_input_ignores_brightness_and_pixels_do_not(make_params, tmp_path):
+def test_highpass_and_lcn_adapter_inputs_ignore_brightness_and_pixels_do_not(make_params, tmp_path):
     from dpiqa.models.profiles import build_teacher
 
     images = _images(make_params().models.profiles["tiny"]) * 0.5
-    for kind, settings in (("highpass", {"window": 3, "gain": 10.0}), ("pixels", {"window": None, "gain": None})):
+    for kind, settings in (("highpass", {"window": 3, "gain": 10.0, "eps": None}),
+                           ("lcn", {"window": 7, "gain": None, "eps": 1 / 255}),
+                           ("pixels", {"window": None, "gain": None, "eps": None})):
         change = {"models": {"profiles": {"tiny": {"teacher": {"image_adapter_input": {"kind": kind, **settings}}}}}}
         teacher = build_teacher(make_params(deep_update(RANDOM_INIT, change)).models.profiles["tiny"], tmp_path, seed=0)
         with torch.no_grad():
             plain, brighter = (teacher.img_adapter(teacher.adapter_input(x))[0] for x in (images, images + 0.3))
-        assert torch.allclose(plain, brighter, atol=1e-5) == (kind == "highpass")
+        assert torch.allclose(plain, brighter, atol=1e-4) == (kind != "pixels"), kind
 
 
 def test_the_highpass_of_a_flat_image_is_zero_and_of_detail_is_not():
@@ -136,17 +138,30 @@ def test_the_highpass_of_a_flat_image_is_zero_and_of_detail_is_not():
     assert high_pass(checkerboard.float().expand(1, 3, 8, 8)).abs().min() > 1
 
 
-@pytest.mark.parametrize("normalisation", ["none", "imagenet"])
-def test_the_student_feeds_its_backbone_raw_or_imagenet_normalised_pixels(normalisation):
+@pytest.mark.parametrize("normalisation", ["none", "imagenet", "lcn"])
+def test_the_student_feeds_its_backbone_raw_normalised_or_contrast_normalised_pixels(normalisation):
+    from dpiqa.models.filters import local_contrast_normalise
     from dpiqa.models.student import IMAGENET_MEAN, IMAGENET_STD, DPIQAStudent
 
+    lcn = {"window": 7, "eps": 1 / 255} if normalisation == "lcn" else None
     student = DPIQAStudent("mobilenet_v3_small", map_size=8, map_channels=8, mlp_hidden=16,
-                           input_normalisation=normalisation).eval()
+                           input_normalisation=normalisation, lcn=lcn).eval()
     seen = []
     student.base_model.features.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0]))
     images = torch.rand(2, 3, 64, 64)
     student(images)
-    expected = images if normalisation == "none" else (
-        (images - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+    expected = {
+        "none": images,
+        "imagenet": (images - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
+        "lcn": local_contrast_normalise(images, 7, 1 / 255),
+    }[normalisation]
     assert torch.allclose(seen[0], expected)
-    assert DPIQAStudent.from_config(student.config).config["input_normalisation"] == normalisation
+    rebuilt = DPIQAStudent.from_config(student.config).config
+    assert rebuilt["input_normalisation"] == normalisation and rebuilt.get("lcn") == lcn
+
+
+def test_a_contrast_normalising_student_needs_its_window_and_eps():
+    from dpiqa.models.student import DPIQAStudent
+
+    with pytest.raises(ValueError, match="lcn settings"):
+        DPIQAStudent("mobilenet_v3_small", map_size=8, map_channels=8, mlp_hidden=16, input_normalisation="lcn")

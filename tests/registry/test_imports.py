@@ -82,7 +82,7 @@ def test_an_import_is_registered_as_the_challenger_with_its_provenance(tiny_stud
     assert scorer.config["training"]["stage"] == "import"
 
 
-AUTHORS_SETUP = {"models": {"profiles": {"tiny": {"resize": "bilinear", "student": {"input_normalisation": "none"}}}}}
+AUTHORS_SETUP = {"models": {"profiles": {"tiny": {"resize": "bilinear", "student": {"input_normalisation": "none", "lcn": None}}}}}
 
 
 @pytest.mark.parametrize("kind", ["student", "teacher"])

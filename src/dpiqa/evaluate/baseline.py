@@ -20,6 +20,7 @@ from scipy import stats
 from torch import nn
 
 from dpiqa.errors import DPIQAError
+from dpiqa.models.filters import local_contrast_normalise
 
 
 @dataclass(frozen=True)
@@ -41,19 +42,6 @@ class CNNIQAConfig:
     validate_every: int = 200  # steps
     test_patches: int = 64  # most non-overlapping patches scored per image
     max_steps: int | None = None  # a step cap makes a run exactly reproducible, which a time budget alone does not
-
-
-def local_contrast_normalise(
-    gray: torch.Tensor, kernel: int = CNNIQAConfig.lcn_kernel, eps: float = CNNIQAConfig.lcn_eps
-) -> torch.Tensor:
-    """(x - local mean) / (local std + eps) on (B, 1, H, W): removes luminance and contrast, keeping the
-    local structure where distortions show; eps keeps flat regions at zero instead of amplifying noise."""
-    if kernel % 2 == 0:
-        raise ValueError(f"the LCN window must have a centre pixel, got an even kernel of {kernel}")
-    padded = F.pad(gray, (kernel // 2,) * 4, mode="reflect")
-    mean = F.avg_pool2d(padded, kernel, stride=1)
-    variance = (F.avg_pool2d(padded**2, kernel, stride=1) - mean**2).clamp(min=0)  # rounding can go below 0
-    return (gray - mean) / (variance.sqrt() + eps)
 
 
 class CNNIQA(nn.Module):

@@ -220,4 +220,5 @@ def build_student(profile: Profile, seed: int, *, imagenet_weights: bool | None 
             input_normalisation=config.input_normalisation,
             imagenet_weights=use_imagenet,
             head=config.head,
+            lcn=config.lcn.model_dump() if config.lcn else None,
         )

@@ -17,6 +17,7 @@ from torch import nn
 from torchvision.models import get_model, get_model_weights
 
 from dpiqa.errors import DPIQAError
+from dpiqa.models.filters import LocalContrast
 from dpiqa.models.score_layer import mlp_input_width, mlp_score, zero_init_score_layer
 
 log = logging.getLogger(__name__)
@@ -25,6 +26,8 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # (mean, std) the model subtracts and divides by: the authors' student reads raw [0, 1] pixels
 INPUT_NORMALISATIONS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD), "none": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))}
+# or each channel's local contrast normalisation (`lcn`, its window and eps in `lcn`)
+LOCAL_CONTRAST = "lcn"
 
 
 def torchvision_backbone(backbone: str, imagenet_weights: bool) -> tuple[nn.Module, str]:
@@ -69,6 +72,7 @@ class DPIQAStudent(nn.Module):
         input_normalisation: str = "imagenet",
         imagenet_weights: bool = False,
         head: str = "flatten",
+        lcn: dict | None = None,
     ):
         super().__init__()
         base_model, origin = torchvision_backbone(backbone, imagenet_weights)
@@ -87,13 +91,21 @@ class DPIQAStudent(nn.Module):
             nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
             nn.init.zeros_(layer.bias)
         zero_init_score_layer(self.fc3)
-        if input_normalisation not in INPUT_NORMALISATIONS:
-            raise ValueError(f"input_normalisation must be one of {sorted(INPUT_NORMALISATIONS)}, got {input_normalisation!r}")
-        mean, std = INPUT_NORMALISATIONS[input_normalisation]
+        self.local_contrast = None
+        if input_normalisation == LOCAL_CONTRAST:
+            if lcn is None:
+                raise ValueError("input_normalisation lcn needs its lcn settings (window, eps)")
+            self.local_contrast = LocalContrast(lcn["window"], lcn["eps"])
+        elif input_normalisation not in INPUT_NORMALISATIONS:
+            raise ValueError(f"input_normalisation must be one of {sorted([*INPUT_NORMALISATIONS, LOCAL_CONTRAST])}, "
+                             f"got {input_normalisation!r}")
+        mean, std = INPUT_NORMALISATIONS.get(input_normalisation, INPUT_NORMALISATIONS["none"])
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         self.config = {"backbone": backbone, "map_size": map_size, "map_channels": map_channels, "mlp_hidden": mlp_hidden,
                        "input_normalisation": input_normalisation, "head": head}
+        if self.local_contrast is not None:
+            self.config["lcn"] = dict(lcn)
 
     @classmethod
     def from_config(cls, config: dict) -> DPIQAStudent:
@@ -101,7 +113,8 @@ class DPIQAStudent(nn.Module):
         return cls(**config)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.base_model.features((images - self.mean) / self.std)
+        inputs = (images - self.mean) / self.std if self.local_contrast is None else self.local_contrast(images)
+        features = self.base_model.features(inputs)
         quality_map = F.relu(self.conv_transpose(features))
         quality_map = F.interpolate(quality_map, size=(self.map_size, self.map_size), mode="nearest")
         return mlp_score(quality_map, self.head, self.fc1, self.fc2, self.fc3), quality_map

@@ -13,6 +13,7 @@ from diffusers.models.adapter import FullAdapter
 from diffusers.models.attention_processor import Attention, AttnProcessor2_0
 from torch import nn
 
+from dpiqa.models.filters import LocalContrast
 from dpiqa.models.score_layer import mlp_input_width, mlp_score, zero_init_score_layer
 
 
@@ -156,9 +157,12 @@ class _UpBlocksDone(Exception):
 
 
 def adapter_input_module(adapter_input: dict) -> nn.Module:
-    """What the image adapter reads: the image itself (`pixels`) or its `highpass` detail."""
+    """What the image adapter reads: the image itself (`pixels`), its `highpass` detail or its
+    locally contrast-normalised structure (`lcn`)."""
     if adapter_input["kind"] == "highpass":
         return HighPass(adapter_input["window"], adapter_input["gain"])
+    if adapter_input["kind"] == "lcn":
+        return LocalContrast(adapter_input["window"], adapter_input["eps"])
     if adapter_input["kind"] == "pixels":
         return nn.Identity()
     raise ValueError(f"the image adapter input must be pixels or highpass, got {adapter_input['kind']!r}")
