@@ -9,12 +9,13 @@ from torch import nn
 
 def box_mean(padded: torch.Tensor, window: int) -> torch.Tensor:
     """The mean over every `window` x `window` box of (B, C, H, W), as avg_pool2d at stride 1 but from
-    running sums along each axis: 6x faster on a CPU for a 7-px window, whose avg_pool2d sums all 49
-    pixels of every box (a third of the tiny student's training step)."""
-    rows = F.pad(padded.cumsum(-1), (1, 0))
+    running sums along each axis: 2.5x faster on a CPU for a 7-px window, whose avg_pool2d sums all 49
+    pixels of every box. The sums run in float64: in float32 a row's running sum loses the small
+    variances of flat regions that LCN divides by, and ONNX Runtime's sums then score differently."""
+    rows = F.pad(padded.double().cumsum(-1), (1, 0))
     across = (rows[..., window:] - rows[..., :-window]) / window
     columns = F.pad(across.cumsum(-2), (0, 0, 1, 0))
-    return (columns[..., window:, :] - columns[..., :-window, :]) / window
+    return ((columns[..., window:, :] - columns[..., :-window, :]) / window).to(padded.dtype)
 
 
 def local_contrast_normalise(gray: torch.Tensor, kernel: int = 7, eps: float = 1 / 255) -> torch.Tensor:
