@@ -62,6 +62,29 @@ def test_the_optimiser_skips_the_frozen_vae_and_follows_the_schedule(tiny_teache
     assert config["optimizer"].param_groups[0]["lr"] == pytest.approx(5e-4)
 
 
+def test_one_cycle_warms_up_to_the_recipe_lr_then_anneals_towards_zero(tiny_teacher):
+    module = TeacherModule(tiny_teacher, ranking_weight=0.0, ranking_margin=0.0,
+                           **{**OPTIM, "schedule": "one_cycle", "warmup_fraction": 0.25})
+    module.trainer = SimpleNamespace(estimated_stepping_batches=20)
+    config = module.configure_optimizers()
+    optimizer, scheduler = config["optimizer"], config["lr_scheduler"]["scheduler"]
+    assert config["lr_scheduler"]["interval"] == "step"
+    rates = []
+    for _ in range(20):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    peak = rates.index(max(rates))
+    assert rates[0] < OPTIM["lr"] / 10 and max(rates) == pytest.approx(OPTIM["lr"])
+    assert 4 <= peak <= 5  # a quarter of the 20 steps
+    assert rates[-1] < OPTIM["lr"] / 100
+
+
+def test_an_unknown_schedule_is_refused(tiny_teacher):
+    with pytest.raises(ValueError, match="schedule"):
+        TeacherModule(tiny_teacher, ranking_weight=0.0, ranking_margin=0.0, **{**OPTIM, "schedule": "cosine"})
+
+
 def _fast_dev_run(module, batches) -> dict[str, torch.Tensor]:
     """One training and one validation batch in process (Lightning's fast_dev_run): the module's
     hooks, logging and optimiser run as `fit` runs them, in seconds."""

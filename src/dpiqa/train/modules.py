@@ -69,6 +69,8 @@ class IQAModule(L.LightningModule, ABC):
         lr_gamma: float,
         min_val_prediction_std: float,
         augment: str,
+        schedule: str = "multistep",
+        warmup_fraction: float = 0.3,
     ):
         super().__init__()
         if augment not in ("none", "dihedral"):
@@ -76,7 +78,10 @@ class IQAModule(L.LightningModule, ABC):
         self.model = model
         self.augment = augment
         self.lr, self.weight_decay = lr, weight_decay
+        if schedule not in ("multistep", "one_cycle"):
+            raise ValueError(f"schedule must be 'multistep' or 'one_cycle', got {schedule!r}")
         self.milestones, self.lr_gamma = milestones, lr_gamma
+        self.schedule, self.warmup_fraction = schedule, warmup_fraction
         self.min_val_prediction_std = min_val_prediction_std
         self.val_metrics = _correlations().clone(prefix="val/")
 
@@ -127,6 +132,11 @@ class IQAModule(L.LightningModule, ABC):
     def configure_optimizers(self):
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         optimizer = torch.optim.Adam(trainable, lr=self.lr, weight_decay=self.weight_decay)
+        if self.schedule == "one_cycle":
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=self.lr, total_steps=self.trainer.estimated_stepping_batches,
+                pct_start=self.warmup_fraction)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
         scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, self.milestones, gamma=self.lr_gamma)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
 

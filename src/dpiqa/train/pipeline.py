@@ -81,7 +81,8 @@ def _fingerprint(params: ModelStageView, stage: str, inputs: list[Path]) -> dict
 def _module_settings(recipe: Recipe, train: TrainParams) -> dict:
     """The LightningModule's optimiser schedule, augmentation and collapse guard."""
     return {"lr": recipe.lr, "weight_decay": recipe.weight_decay, "milestones": recipe.milestones,
-            "lr_gamma": recipe.lr_gamma, "min_val_prediction_std": train.min_val_prediction_std,
+            "lr_gamma": recipe.lr_gamma, "schedule": recipe.schedule, "warmup_fraction": recipe.warmup_fraction,
+            "min_val_prediction_std": train.min_val_prediction_std,
             "augment": recipe.augment}
 
 
