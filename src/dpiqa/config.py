@@ -316,8 +316,6 @@ class Recipe(Section):
     weight_decay: float = Field(ge=0)
     milestones: list[int]
     lr_gamma: float = Field(gt=0)
-    # multistep: lr x lr_gamma at each milestone | one_cycle: torch's OneCycleLR peaking at lr after
-    # warmup_fraction of the steps (milestones unused)
     schedule: Literal["multistep", "one_cycle"]
     warmup_fraction: float = Field(gt=0, lt=1)
     # dihedral: each training image (and the student's teacher map) flipped and rotated by a random

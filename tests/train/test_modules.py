@@ -8,7 +8,7 @@ from dpiqa.train.modules import StudentModule, TeacherModule, dihedral, pairwise
 from ..conftest import RANDOM_INIT
 
 OPTIM = {"lr": 1e-3, "weight_decay": 0.0, "milestones": [2], "lr_gamma": 0.5, "min_val_prediction_std": 1e-3,
-         "augment": "none"}
+         "augment": "none", "schedule": "multistep", "warmup_fraction": 0.3}
 
 
 def test_ranking_loss_is_zero_for_correctly_ordered_scores_beyond_the_margin():

@@ -50,7 +50,8 @@ def fit_student(profile, precise_bn_batches: int, batches=noisy_batches):
     L.seed_everything(0, verbose=False)
     student = build_student(profile, seed=0)
     module = StudentModule(student, map_weight=1.0, augment="none", lr=1e-3, weight_decay=0.0, milestones=[EPOCHS],
-                           lr_gamma=1.0, min_val_prediction_std=1e-3)
+                           lr_gamma=1.0, min_val_prediction_std=1e-3,
+                           schedule="multistep", warmup_fraction=0.3)
     train = DataLoader(batches(profile, 16 * STEPS_PER_EPOCH, seed=1), batch_size=16, shuffle=True)
     val = DataLoader(batches(profile, 32, seed=2), batch_size=16)
     trainer = L.Trainer(max_epochs=EPOCHS, accelerator="cpu", logger=False, enable_checkpointing=False,

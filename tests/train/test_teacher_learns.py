@@ -24,7 +24,8 @@ def fit_teacher(make_params, prompts, adapter_input: dict | None = None) -> tupl
     L.seed_everything(0, verbose=False)
     teacher = build_teacher(profile, prompts, seed=0)
     module = TeacherModule(teacher, ranking_weight=0.0, ranking_margin=0.0, augment="none", lr=3e-4, weight_decay=0.0,
-                           milestones=[EPOCHS], lr_gamma=1.0, min_val_prediction_std=1e-3)
+                           milestones=[EPOCHS], lr_gamma=1.0, min_val_prediction_std=1e-3,
+                           schedule="multistep", warmup_fraction=0.3)
     train = DataLoader(noisy_batches(profile, 16 * STEPS_PER_EPOCH, seed=1), batch_size=16, shuffle=True)
     trainer = L.Trainer(max_epochs=EPOCHS, accelerator="cpu", logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)

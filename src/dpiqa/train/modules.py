@@ -69,8 +69,8 @@ class IQAModule(L.LightningModule, ABC):
         lr_gamma: float,
         min_val_prediction_std: float,
         augment: str,
-        schedule: str = "multistep",
-        warmup_fraction: float = 0.3,
+        schedule: str,
+        warmup_fraction: float,
     ):
         super().__init__()
         if augment not in ("none", "dihedral"):
