@@ -63,6 +63,7 @@ def _shrink(params: dict) -> None:
     embedded["tiles_per_side"] = 1
     for stage in ("train_teacher", "distill_student"):
         params[stage]["recipes"]["tiny"]["epochs"] = EPOCHS
+    params["distill_student"]["recipes"]["tiny"]["map_loss_weight"] = 0.5  # the paper's path: cached maps distilled
     prior = params["pretrain_prior"]
     prior["vae"]["epochs"] = prior["unet"]["epochs"] = 1
     prior["samples"].update(count=4, inference_steps=5)

@@ -675,6 +675,7 @@ class TrainTeacherView(ModelStageView):
 class TeacherTargetsView(ModelStageView):
     train_teacher: TrainTeacherParams
     teacher_targets: TeacherTargetsParams
+    distill_student: DistillStudentParams  # its recipe's map_loss_weight: whether any map is read
 
 
 class DistillStudentView(ModelStageView):

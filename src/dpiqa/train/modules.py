@@ -195,7 +195,7 @@ class StudentModule(IQAModule):
 
     def loss(self, batch, score, quality_map):
         losses = {"mse": F.mse_loss(score, batch["mos"])}
-        if "teacher_map" in batch:  # cached maps: their error is logged even when it is not trained on
+        if "teacher_map" in batch:  # only where map_weight > 0: teacher_targets computes no map otherwise
             losses["map_mse"] = F.mse_loss(quality_map, batch["teacher_map"])
         losses["loss"] = losses["mse"] + self.map_weight * losses.get("map_mse", 0.0)
         return losses

@@ -204,10 +204,16 @@ def encode_latents(params: Params | EncodeLatentsView) -> Path:
 
 @torch.inference_mode()
 def compute_teacher_targets(params: Params | TeacherTargetsView) -> Path:
-    """The frozen teacher's quality map for every training image, computed once."""
+    """The frozen teacher's quality map for every training image, computed once; none where the
+    student's recipe has no map term or computes the maps online."""
     params = TeacherTargetsView.of(params)
     config = params.teacher_targets
     device = params.train.torch_device()
+    recipe = params.distill_student.recipe(params.base.profile, params.base.dataset)
+    if recipe.map_loss_weight == 0:  # labels-only distillation: a teacher pass over the training set buys nothing
+        _save_per_image({}, [], config.out, mode="unused")
+        log.info("map_loss_weight 0: the student trains on no teacher map; none computed -> %s", config.out)
+        return config.out
     if config.mode == "online":  # no maps: the file names the teacher, so distillation re-runs when it changes
         _save_per_image({}, [], config.out, mode="online", teacher_sha256=sha256sum(params.train_teacher.out / WEIGHTS))
         log.info("teacher_targets mode online: the student computes the maps every step -> %s", config.out)
@@ -231,7 +237,8 @@ def distill_student(params: Params | DistillStudentView, tracker: StageTracker) 
         student, map_weight=recipe.map_loss_weight, **_module_settings(recipe, params.train),
         online_teacher=load_pretrained(params.train_teacher.out)[0] if online else None,
     )
-    data = datamodule(params, recipe.batch_size, teacher_targets=None if online else params.teacher_targets.out)
+    cached = params.teacher_targets.mode == "cached" and recipe.map_loss_weight > 0  # else the stage wrote no maps
+    data = datamodule(params, recipe.batch_size, teacher_targets=params.teacher_targets.out if cached else None)
     result = _train(params, "distill_student", module, data, recipe, tracker, student_inputs(params))
     if module.global_rank == 0:
         _export(module, result, params, "distill_student", recipe, tracker)
