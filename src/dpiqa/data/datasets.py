@@ -1,21 +1,29 @@
-"""The data layer's entry points, one per DVC stage: prepare, validate, split a dataset."""
+"""The data layer's entry points, one per DVC stage: prepare, validate, split a dataset.
+
+Each imports its heavy library where it runs (piq and torch to generate, Great Expectations to
+validate): a stage process loads only its own, about 5 s of start-up less for `split`."""
 
 from __future__ import annotations
 
 import json
 import logging
+from typing import TYPE_CHECKING
 
 from dpiqa.config import DownloadView, Params, SplitView, ValidateView
 from dpiqa.data.cards import card, nominal_mos_range
 from dpiqa.data.manifest import read_manifest, write_manifest
-from dpiqa.data.sources import prepare_dataset
 from dpiqa.data.splits import make_split, write_split
-from dpiqa.data.validation import ManifestValidationError, SuiteSpec, validate_manifest
+from dpiqa.errors import DPIQAError
+
+if TYPE_CHECKING:
+    from dpiqa.data.validation import SuiteSpec
 
 log = logging.getLogger(__name__)
 
 
 def download(key: str, params: Params | DownloadView) -> None:
+    from dpiqa.data.sources import prepare_dataset
+
     params = DownloadView.of(params)
     manifest = prepare_dataset(key, params)
     write_manifest(manifest, params.data.manifest_path(key))
@@ -24,6 +32,8 @@ def download(key: str, params: Params | DownloadView) -> None:
 
 def suite_spec(key: str, params: ValidateView) -> SuiteSpec:
     """The card's image count, or the one its settings imply (a generated set) when the card has none."""
+    from dpiqa.data.validation import SuiteSpec
+
     expected = card(key).expected_count
     if expected is None:
         expected = getattr(params.source(key), "expected_count", None)
@@ -32,6 +42,8 @@ def suite_spec(key: str, params: ValidateView) -> SuiteSpec:
 
 
 def validate(key: str, params: Params | ValidateView) -> dict:
+    from dpiqa.data.validation import validate_manifest
+
     params = ValidateView.of(params)
     return validate_manifest(
         read_manifest(params.data.manifest_path(key)),
@@ -47,7 +59,7 @@ def split(key: str, params: Params | SplitView) -> None:
     params = SplitView.of(params)
     report = json.loads((params.validate_.reports / key / "result.json").read_text())
     if not report["success"]:
-        raise ManifestValidationError(f"{key}: the manifest failed validation; run the validate stage")
+        raise DPIQAError(f"{key}: the manifest failed validation; run the validate stage")
     manifest = read_manifest(params.data.manifest_path(key))
     config = params.split
     for seed in config.seeds:
