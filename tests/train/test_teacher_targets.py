@@ -7,7 +7,7 @@ from safetensors import safe_open
 
 from dpiqa.models.export import save_pretrained
 from dpiqa.models.profiles import build_teacher
-from dpiqa.train.pipeline import compute_teacher_targets
+from dpiqa.train.pipeline import compute_teacher_targets, teacher_map_source
 
 
 @pytest.fixture
@@ -39,3 +39,11 @@ def test_a_map_term_gets_every_training_image_mapped_by_the_trained_teacher(targ
     with safe_open(compute_teacher_targets(params), framework="pt") as handle:
         images, maps = json.loads(handle.metadata()["images"]), handle.get_tensor("maps")
     assert sorted(images) == [f"img{i}.png" for i in range(6)] and maps.shape[0] == 6
+
+
+@pytest.mark.parametrize(("mode", "weight", "source"), [("online", 0.0, "unused"), ("cached", 0.0, "unused"),
+                                                        ("online", 0.5, "online"), ("cached", 0.5, "cached")])
+def test_the_student_reads_maps_only_where_its_recipe_weighs_them(targets_params, mode, weight, source):
+    params = targets_params(weight)
+    params = params.model_copy(update={"teacher_targets": params.teacher_targets.model_copy(update={"mode": mode})})
+    assert teacher_map_source(params) == source

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 import torch
@@ -202,6 +203,13 @@ def encode_latents(params: Params | EncodeLatentsView) -> Path:
     return config.out
 
 
+def teacher_map_source(params: TeacherTargetsView | DistillStudentView) -> Literal["unused", "cached", "online"]:
+    """How the student gets its teacher's maps: `unused` where its recipe has no map term (no teacher
+    runs for it), else teacher_targets.mode (`cached` by this stage, `online` every step)."""
+    recipe = params.distill_student.recipe(params.base.profile, params.base.dataset)
+    return "unused" if recipe.map_loss_weight == 0 else params.teacher_targets.mode
+
+
 @torch.inference_mode()
 def compute_teacher_targets(params: Params | TeacherTargetsView) -> Path:
     """The frozen teacher's quality map for every training image, computed once; none where the
@@ -209,12 +217,12 @@ def compute_teacher_targets(params: Params | TeacherTargetsView) -> Path:
     params = TeacherTargetsView.of(params)
     config = params.teacher_targets
     device = params.train.torch_device()
-    recipe = params.distill_student.recipe(params.base.profile, params.base.dataset)
-    if recipe.map_loss_weight == 0:  # labels-only distillation: a teacher pass over the training set buys nothing
+    source = teacher_map_source(params)
+    if source == "unused":  # labels-only distillation: a teacher pass over the training set buys nothing
         _save_per_image({}, [], config.out, mode="unused")
         log.info("map_loss_weight 0: the student trains on no teacher map; none computed -> %s", config.out)
         return config.out
-    if config.mode == "online":  # no maps: the file names the teacher, so distillation re-runs when it changes
+    if source == "online":  # no maps: the file names the teacher, so distillation re-runs when it changes
         _save_per_image({}, [], config.out, mode="online", teacher_sha256=sha256sum(params.train_teacher.out / WEIGHTS))
         log.info("teacher_targets mode online: the student computes the maps every step -> %s", config.out)
         return config.out
@@ -232,13 +240,13 @@ def distill_student(params: Params | DistillStudentView, tracker: StageTracker) 
     config = params.distill_student
     recipe = config.recipe(params.base.profile, params.base.dataset)
     student = build_student(params.profile, params.base.seed)
-    online = params.teacher_targets.mode == "online"
+    source = teacher_map_source(params)
     module = StudentModule(
         student, map_weight=recipe.map_loss_weight, **_module_settings(recipe, params.train),
-        online_teacher=load_pretrained(params.train_teacher.out)[0] if online else None,
+        online_teacher=load_pretrained(params.train_teacher.out)[0] if source == "online" else None,
     )
-    cached = params.teacher_targets.mode == "cached" and recipe.map_loss_weight > 0  # else the stage wrote no maps
-    data = datamodule(params, recipe.batch_size, teacher_targets=params.teacher_targets.out if cached else None)
+    cached_maps = params.teacher_targets.out if source == "cached" else None
+    data = datamodule(params, recipe.batch_size, teacher_targets=cached_maps)
     result = _train(params, "distill_student", module, data, recipe, tracker, student_inputs(params))
     if module.global_rank == 0:
         _export(module, result, params, "distill_student", recipe, tracker)
