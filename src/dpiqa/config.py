@@ -664,6 +664,7 @@ class PretrainPriorView(ModelStageView):
 class EncodeLatentsView(ModelStageView):
     encode_latents: PerImageStageParams
     pretrain_prior: PretrainPriorParams  # the folder the teacher's VAE loads from
+    train_teacher: TrainTeacherParams  # its recipe's augmentation: which splits read the cache
 
 
 class TrainTeacherView(ModelStageView):

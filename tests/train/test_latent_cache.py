@@ -7,17 +7,28 @@ from safetensors.torch import load_file
 from dpiqa.data.loading import POSTERIOR_FIELDS, ImageTensors, IQADataset, split_table
 from dpiqa.errors import DPIQAError
 from dpiqa.models.profiles import build_teacher
-from dpiqa.train.pipeline import _check_latent_cache, encode_latents
+from dpiqa.train.pipeline import _check_latent_cache, cached_latent_splits, datamodule, encode_latents
 
 
-def test_the_cache_holds_the_vae_posterior_of_train_and_val_images(small_dataset):
-    params = small_dataset
+def _augmenting(params, augment: str):
+    """`params` with the teacher's recipe (every profile's) set to `augment`."""
+    config = params.train_teacher
+    recipes = {profile: recipe.model_copy(update={"augment": augment}) for profile, recipe in config.recipes.items()}
+    return params.model_copy(update={"train_teacher": config.model_copy(update={"recipes": recipes})})
+
+
+@pytest.mark.parametrize(("augment", "cached"), [("none", [f"img{i}.png" for i in range(8)]),
+                                                 ("dihedral", ["img6.png", "img7.png"])])
+def test_the_cache_holds_the_vae_posterior_of_the_splits_the_teacher_reads_from_it(small_dataset, augment, cached):
+    """An augmented training batch is re-encoded, so then only validation's images are cached."""
+    params = _augmenting(small_dataset, augment)
+    assert params.train_teacher.recipe(params.base.profile, params.base.dataset).augment == augment
     out = encode_latents(params)
     tensors = load_file(out)
     side = params.profile.image_size // 8
-    assert tensors["mean"].shape == tensors["std"].shape == (8, 4, side, side)
+    assert tensors["mean"].shape == tensors["std"].shape == (len(cached), 4, side, side)
     cache = ImageTensors(out, POSTERIOR_FIELDS)
-    assert len(cache.images) == 8 and not any(name in cache.images for name in ("img8.png", "img9.png"))
+    assert sorted(cache.images) == cached
 
     teacher = build_teacher(params.profile, params.models.prompt_cache, params.base.seed).eval()
     table = split_table(params.data.manifest_path("embedded"), params.split_file(), "val")
@@ -45,6 +56,14 @@ def test_a_cache_for_another_input_size_is_refused(small_dataset):
     bigger = build_teacher(profile, params.models.prompt_cache, params.base.seed)
     with pytest.raises(DPIQAError, match="px latents"):
         _check_latent_cache(out, bigger)
+
+
+def test_an_augmenting_teacher_reads_the_cache_for_validation_only(small_dataset):
+    params = _augmenting(small_dataset, "dihedral")
+    out = encode_latents(params)
+    data = datamodule(params, batch_size=2, latent_cache=out, latent_splits=cached_latent_splits(params))
+    data.setup("fit")
+    assert "latent_mean" in data.val_set[0] and "latent_mean" not in data.train_set[0]
 
 
 def test_a_cache_missing_images_is_refused(small_dataset):

@@ -92,7 +92,7 @@ class IQADataModule(L.LightningDataModule):
     """Train and val loaders for one dataset and split seed; test only when asked for explicitly.
 
     `teacher_targets` adds the teacher's maps to training batches; `latent_cache` adds the VAE
-    posterior to training and validation batches.
+    posterior to the batches of `latent_splits`.
     """
 
     def __init__(
@@ -106,11 +106,13 @@ class IQADataModule(L.LightningDataModule):
         teacher_targets: Path | None = None,
         latent_cache: Path | None = None,
         resize: str = "bicubic",
+        latent_splits: tuple[str, ...] = ("train", "val"),
     ):
         super().__init__()
         self.manifest, self.split, self.root = Path(manifest), Path(split), Path(root)
         self.image_size, self.batch_size, self.num_workers = image_size, batch_size, num_workers
         self.teacher_targets, self.latent_cache, self.resize = teacher_targets, latent_cache, resize
+        self.latent_splits = latent_splits
 
     def dataset(self, split: str, extras: list[ImageTensors] = ()) -> IQADataset:
         return IQADataset(split_table(self.manifest, self.split, split), self.root, self.image_size, extras, self.resize)
@@ -119,8 +121,8 @@ class IQADataModule(L.LightningDataModule):
         if stage == "fit":
             posterior = [ImageTensors(self.latent_cache, POSTERIOR_FIELDS)] if self.latent_cache else []
             targets = [ImageTensors(self.teacher_targets, TEACHER_MAP_FIELDS)] if self.teacher_targets else []
-            self.train_set = self.dataset("train", posterior + targets)
-            self.val_set = self.dataset("val", posterior)
+            self.train_set = self.dataset("train", (posterior if "train" in self.latent_splits else []) + targets)
+            self.val_set = self.dataset("val", posterior if "val" in self.latent_splits else [])
 
     def _loader(self, dataset: IQADataset, shuffle: bool) -> DataLoader:
         return DataLoader(

@@ -16,19 +16,22 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlflow
 import pandas as pd
 import tenacity
 import yaml
-from lightning.pytorch.loggers import MLFlowLogger
-from lightning.pytorch.utilities import rank_zero_only
+from lightning_utilities.core.rank_zero import rank_zero_only
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from sqlalchemy.exc import OperationalError
 
 from dpiqa.config import PARAMS_FILE, TrackingParams
 from dpiqa.tracking.store import DEFAULT_ARTIFACTS, DEFAULT_TRACKING_URI, reachable_tracking_uri, tracking_uri
+
+if TYPE_CHECKING:
+    from lightning.pytorch.loggers import MLFlowLogger
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +40,8 @@ KIND_TAG = "dpiqa.kind"
 MAX_PARAM_LENGTH = 6000
 LOCK_FILE = "dvc.lock"
 FIRST_RETRY_DELAY_S, LONGEST_RETRY_DELAY_S = 0.5, 10.0
+# Where Lightning reads a process's rank at import, in its order (lightning.fabric.utilities.rank_zero)
+LAUNCHER_RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
 
 
 def _database_locked(error: BaseException) -> bool:
@@ -57,30 +62,17 @@ def retry_when_locked(action: Callable, patience_s: float):
     return retrying(action)
 
 
-class RetryingMLFlowLogger(MLFlowLogger):
-    """Lightning's MLflow logger, riding out a locked database instead of killing training."""
-
-    def __init__(self, *args, patience_s: float, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.patience_s = patience_s
-
-    def log_metrics(self, metrics, step=None) -> None:
-        retry_when_locked(lambda: super(RetryingMLFlowLogger, self).log_metrics(metrics, step), self.patience_s)
-
-    def log_hyperparams(self, params) -> None:
-        retry_when_locked(lambda: super(RetryingMLFlowLogger, self).log_hyperparams(params), self.patience_s)
-
-    def finalize(self, status: str = "success") -> None:
-        retry_when_locked(lambda: super(RetryingMLFlowLogger, self).finalize(status), self.patience_s)
-
-
 def is_rank_zero() -> bool:
     """False in the extra processes a distributed run starts (any launcher, any node).
 
     Lightning's own rank (RANK, LOCAL_RANK, SLURM_PROCID, ... as its launchers and torchrun set
     them), and the node: before a Trainer exists, the first process of node 2 reads rank 0 there.
+    A stage that never imports Lightning (it costs seconds) reads the same variables Lightning would.
     """
-    return rank_zero_only.rank == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
+    rank = getattr(rank_zero_only, "rank", None)
+    if rank is None:
+        rank = next((int(os.environ[key]) for key in LAUNCHER_RANK_VARIABLES if key in os.environ), 0)
+    return rank == 0 and int(os.environ.get("NODE_RANK", "0")) == 0
 
 
 def git_commit() -> str:
@@ -185,6 +177,8 @@ class StageTracker:
     def lightning_logger(self) -> MLFlowLogger | bool:
         if self.run is None:
             return False
+        from dpiqa.tracking.lightning_logger import RetryingMLFlowLogger  # Lightning only where it trains
+
         return RetryingMLFlowLogger(
             experiment_name=self.tracking.experiment, tracking_uri=tracking_uri(), run_id=self.run.info.run_id,
             patience_s=self.tracking.locked_retry_s,

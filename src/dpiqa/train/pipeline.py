@@ -45,7 +45,8 @@ def _md5(path: Path) -> str:
 
 
 def datamodule(
-    params: ModelStageView, batch_size: int, teacher_targets: Path | None = None, latent_cache: Path | None = None
+    params: ModelStageView, batch_size: int, teacher_targets: Path | None = None, latent_cache: Path | None = None,
+    latent_splits: tuple[str, ...] = ("train", "val"),
 ) -> IQADataModule:
     key = params.base.dataset
     return IQADataModule(
@@ -57,6 +58,7 @@ def datamodule(
         num_workers=params.runtime.num_workers,
         teacher_targets=teacher_targets,
         latent_cache=latent_cache,
+        latent_splits=latent_splits,
         resize=params.profile.resize,
     )
 
@@ -167,7 +169,7 @@ def train_teacher(params: Params | TrainTeacherView, tracker: StageTracker) -> N
     cache = params.encode_latents.out if config.use_latent_cache else None
     if cache:
         _check_latent_cache(cache, teacher)
-    data = datamodule(params, recipe.batch_size, latent_cache=cache)
+    data = datamodule(params, recipe.batch_size, latent_cache=cache, latent_splits=cached_latent_splits(params))
     result = _train(params, "train_teacher", module, data, recipe, tracker, teacher_inputs(params))
     if module.global_rank == 0:
         _export(module, result, params, "train_teacher", recipe, tracker,
@@ -181,25 +183,34 @@ def _save_per_image(tensors: dict[str, torch.Tensor], images: list[str], out: Pa
 
 
 @torch.inference_mode()
+def cached_latent_splits(params: EncodeLatentsView | TrainTeacherView) -> tuple[str, ...]:
+    """The splits whose batches the teacher reads from the latent cache: an augmented training
+    image is encoded afresh (its cached latent no longer matches it), so a recipe that augments
+    reads only validation's."""
+    recipe = params.train_teacher.recipe(params.base.profile, params.base.dataset)
+    return ("val",) if recipe.augment != "none" else ("train", "val")
+
+
 def encode_latents(params: Params | EncodeLatentsView) -> Path:
-    """The frozen VAE's posterior (mean, std) for every training and validation image, once:
-    the teacher then trains without running its VAE encoder."""
+    """The frozen VAE's posterior (mean, std) for every image of the splits the teacher reads
+    from the cache (`cached_latent_splits`), once: those batches skip the VAE encoder."""
     params = EncodeLatentsView.of(params)
     config = params.encode_latents
     device = params.train.torch_device()
     teacher = build_teacher(params.profile, params.models.prompt_cache, params.base.seed,
                             params.prior_folder()).eval().to(device)
     data = datamodule(params, config.batch_size)
-    table = pd.concat([data.dataset(split).table for split in ("train", "val")], ignore_index=True)
+    splits = cached_latent_splits(params)
+    table = pd.concat([data.dataset(split).table for split in splits], ignore_index=True)
     if table.empty:
-        raise DPIQAError(f"{data.split} assigns no images to train or val; nothing to encode")
+        raise DPIQAError(f"{data.split} assigns no images to {' or '.join(splits)}; nothing to encode")
     dataset = IQADataset(table, data.root, params.profile.image_size, resize=params.profile.resize)
     mean, std = run_over(teacher.posterior, dataset, batch_size=config.batch_size,
                          num_workers=params.runtime.num_workers, device=device,
                          progress="encode_latents" if params.runtime.progress_bar else None)
     _save_per_image({"mean": mean, "std": std}, list(table["image"]), config.out,
                     vae_sha256=weights_digest(teacher.vae.cpu()), image_size=str(params.profile.image_size))
-    log.info("VAE posterior %s for %d train+val images -> %s", tuple(mean.shape[1:]), len(table), config.out)
+    log.info("VAE posterior %s for %d %s images -> %s", tuple(mean.shape[1:]), len(table), "+".join(splits), config.out)
     return config.out
 
 
