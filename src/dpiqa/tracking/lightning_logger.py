@@ -1,5 +1,5 @@
-"""Lightning's MLflow logger for the training stages, apart from runs.py so that the stages which
-only record (evaluate, register, report) never import Lightning."""
+"""Lightning's MLflow logger for the training stages, apart from runs.py: a stage that only records
+(register) opens its MLflow run without importing Lightning."""
 
 from __future__ import annotations
 
