@@ -53,6 +53,7 @@ class ImageTensors:
 
 TEACHER_MAP_FIELDS = {"maps": "teacher_map"}
 POSTERIOR_FIELDS = {"mean": "latent_mean", "std": "latent_std"}
+FIT_SPLITS = ("train", "val")  # the splits a model is fitted and selected on
 
 
 class IQADataset(Dataset):
@@ -106,7 +107,7 @@ class IQADataModule(L.LightningDataModule):
         teacher_targets: Path | None = None,
         latent_cache: Path | None = None,
         resize: str = "bicubic",
-        latent_splits: tuple[str, ...] = ("train", "val"),
+        latent_splits: tuple[str, ...] = FIT_SPLITS,
     ):
         super().__init__()
         self.manifest, self.split, self.root = Path(manifest), Path(split), Path(root)

@@ -24,7 +24,7 @@ from dpiqa.config import (
 )
 from dpiqa.data.cards import nominal_mos_range
 from dpiqa.data.download import sha256sum
-from dpiqa.data.loading import POSTERIOR_FIELDS, ImageTensors, IQADataModule, IQADataset
+from dpiqa.data.loading import FIT_SPLITS, POSTERIOR_FIELDS, ImageTensors, IQADataModule, IQADataset
 from dpiqa.errors import DPIQAError
 from dpiqa.models.checkpoints import read_state_dict, weights_digest
 from dpiqa.models.export import load_pretrained, save_pretrained
@@ -46,7 +46,7 @@ def _md5(path: Path) -> str:
 
 def datamodule(
     params: ModelStageView, batch_size: int, teacher_targets: Path | None = None, latent_cache: Path | None = None,
-    latent_splits: tuple[str, ...] = ("train", "val"),
+    latent_splits: tuple[str, ...] = FIT_SPLITS,
 ) -> IQADataModule:
     key = params.base.dataset
     return IQADataModule(
@@ -182,15 +182,15 @@ def _save_per_image(tensors: dict[str, torch.Tensor], images: list[str], out: Pa
     save_file(tensors, out, metadata={"images": json.dumps(images), **metadata})
 
 
-@torch.inference_mode()
 def cached_latent_splits(params: EncodeLatentsView | TrainTeacherView) -> tuple[str, ...]:
     """The splits whose batches the teacher reads from the latent cache: an augmented training
     image is encoded afresh (its cached latent no longer matches it), so a recipe that augments
     reads only validation's."""
     recipe = params.train_teacher.recipe(params.base.profile, params.base.dataset)
-    return ("val",) if recipe.augment != "none" else ("train", "val")
+    return ("val",) if recipe.augment != "none" else FIT_SPLITS
 
 
+@torch.inference_mode()
 def encode_latents(params: Params | EncodeLatentsView) -> Path:
     """The frozen VAE's posterior (mean, std) for every image of the splits the teacher reads
     from the cache (`cached_latent_splits`), once: those batches skip the VAE encoder."""
