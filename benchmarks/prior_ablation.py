@@ -20,8 +20,8 @@ from pathlib import Path
 
 from dpiqa.config import Params, read_settings
 from dpiqa.data import datasets
-from dpiqa.evaluate.evaluation import MODELS
 from dpiqa.evaluate.protocol import train_and_evaluate
+from dpiqa.evaluate.summaries import MODELS
 from dpiqa.timing import cpu_name
 from dpiqa.tracking.runs import StageTracker, git_commit
 

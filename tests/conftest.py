@@ -31,6 +31,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
+HEAVY = ("torch", "mlflow", "great_expectations", "diffusers", "lightning")
+
+
+def heavy_modules_after(code: str, heavy: tuple[str, ...] = HEAVY) -> set[str]:
+    """The heavy packages a fresh interpreter has imported after running `code`."""
+    import subprocess
+    import sys
+
+    probe = f"{code}\nimport sys\nprint(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return set(result.stdout.split()) & set(heavy)
+
+
 def scoring_config(profile, dataset: str = "test") -> dict:
     """What a Scorer reads of a model's config.json: its input size and the MOS scale (0-100)."""
     return {"preprocessing": {"image_size": profile.image_size}, "training": {"dataset": dataset, "mos_range": [0, 100]}}

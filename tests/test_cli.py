@@ -8,6 +8,7 @@ from dpiqa.cli import main, with_overrides
 from dpiqa.errors import USER_ERROR_EXIT, DPIQAError
 from dpiqa.runtime import run
 
+from .conftest import heavy_modules_after
 from .projects import REPO
 from .strict import strict_loads
 
@@ -73,21 +74,8 @@ def test_invalid_params_name_the_field(tmp_path, capsys):
     assert exit_.value.code == USER_ERROR_EXIT and "test_fractoin" in capsys.readouterr().err
 
 
-HEAVY = ("torch", "mlflow", "great_expectations", "diffusers", "lightning")
-
-
-def _modules_after(code: str) -> set[str]:
-    """The heavy packages a fresh interpreter has imported after running `code`."""
-    import subprocess
-    import sys
-
-    probe = f"{code}\nimport sys\nprint(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    return set(result.stdout.split()) & set(HEAVY)
-
-
 def test_the_cli_starts_without_heavy_imports():
-    assert _modules_after("from dpiqa.cli import build_parser; build_parser().format_help()") == set()
+    assert heavy_modules_after("from dpiqa.cli import build_parser; build_parser().format_help()") == set()
 
 
 def test_scoring_with_a_local_onnx_student_never_imports_torch(tmp_path, tiny_student, tiny_profile):
@@ -99,7 +87,7 @@ def test_scoring_with_a_local_onnx_student_never_imports_torch(tmp_path, tiny_st
     out = tmp_path / "scores.json"
     code = (f"from dpiqa.cli import main\ntry:\n    main(['score', *{images!r}, '--model', {str(tmp_path / 'student')!r},"
             f" '--out', {str(out)!r}])\nexcept SystemExit as exit_:\n    assert exit_.code == 0, exit_.code")
-    assert _modules_after(code) == set()
+    assert heavy_modules_after(code) == set()
     assert [row["error"] for row in strict_loads(out.read_text())] == [None, None]
 
 

@@ -1,7 +1,8 @@
 import pandas as pd
 import pytest
 
-from dpiqa.evaluate.evaluation import labels_only_srcc, latency_per_image, per_distortion
+from dpiqa.evaluate.evaluation import latency_per_image
+from dpiqa.evaluate.summaries import labels_only_srcc, per_distortion
 
 
 def test_per_distortion_srcc_skips_groups_without_spread():

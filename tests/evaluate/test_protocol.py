@@ -2,8 +2,9 @@ import json
 
 import pytest
 
-from dpiqa.evaluate.protocol import aggregate, seed_folder, seed_result, seeded_params
+from dpiqa.evaluate.protocol import seed_folder, seed_result, seeded_params
 from dpiqa.evaluate.report import seeds_table
+from dpiqa.evaluate.summaries import aggregate
 
 OUTPUTS = {"pretrain_prior": ("out", "metrics", "figures"), "encode_latents": ("out",), "train_teacher": ("out", "metrics", "curve"),
            "teacher_targets": ("out",), "distill_student": ("out", "metrics", "curve")}

@@ -21,13 +21,12 @@ from dpiqa.evaluate.figures import scatter, training_curves
 from dpiqa.evaluate.heatmaps import extremes_figure
 from dpiqa.evaluate.metrics import agreement, bootstrap_intervals
 from dpiqa.evaluate.predict import predict
+from dpiqa.evaluate.summaries import MODELS, labels_only_srcc
 from dpiqa.models.export import load_pretrained
 from dpiqa.models.folder import onnx_graph
 from dpiqa.scoring import Scorer
 from dpiqa.strict_json import dumps_json
 from dpiqa.timing import median_seconds
-
-MODELS = ("teacher", "student")
 
 
 def evaluation_table(params: EvaluateView, dataset: str) -> pd.DataFrame:
@@ -108,33 +107,6 @@ def summarise(params: EvaluateView, tables: dict[str, pd.DataFrame], models: tup
             agreement(frame["teacher"].to_numpy(), frame["student"].to_numpy())["srcc"]
         )
     return summary
-
-
-def per_distortion(frame: pd.DataFrame, models: tuple[str, ...] = MODELS) -> pd.DataFrame:
-    """SRCC per distortion type (synthetic sets): where each model ranks quality well or not."""
-    rows = []
-    for distortion, group in frame.dropna(subset=["distortion"]).groupby("distortion"):
-        if group["mos"].nunique() < 3:
-            continue
-        row = {"distortion": distortion, "images": len(group)}
-        row.update({name: agreement(group[name].to_numpy(), group["mos"].to_numpy())["srcc"] for name in models})
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def labels_only_srcc(train: pd.DataFrame, test: pd.DataFrame) -> float | None:
-    """What the labels allow without looking at an image: the test SRCC of scoring each image the
-    mean training label of its distortion type and level (synthetic sets; None where there are no
-    types). A model far below it has not learnt to tell the distortions and their levels apart."""
-    if test["distortion"].isna().all():
-        return None
-
-    def type_and_level(frame: pd.DataFrame) -> pd.MultiIndex:  # pristine images (no type) are a group too
-        return pd.MultiIndex.from_frame(frame[["distortion", "distortion_level"]].astype(object).fillna("none"))
-
-    means = train["mos"].groupby(type_and_level(train)).mean()
-    scored = means.reindex(type_and_level(test)).fillna(train["mos"].mean())
-    return float(agreement(scored.to_numpy(), test["mos"].to_numpy())["srcc"])
 
 
 def run_evaluation(params: Params | EvaluateView) -> tuple[dict, dict, list[Path]]:

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import statistics
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 from dpiqa.config import Params
-from dpiqa.evaluate.evaluation import MODELS, score_datasets, summarise
+from dpiqa.evaluate.evaluation import score_datasets, summarise
+from dpiqa.evaluate.summaries import MODELS
 from dpiqa.models.export import load_pretrained
 from dpiqa.tracking.runs import StageTracker
 from dpiqa.train.pipeline import compute_teacher_targets, distill_student, encode_latents, train_teacher
@@ -85,20 +85,3 @@ def seed_result(params: Params, seed: int, tracked: Tracked) -> dict:
     result = {"seed": seed, "dataset": dataset, "models": models, "agreement": summary["agreement"][dataset]}
     result.update({name: {key: summary[name][dataset][key] for key in REPORTED} for name in MODELS})
     return result
-
-
-def _spread(values: list[float | None]) -> dict[str, float | None]:
-    """Median and range of the defined values (a collapsed model's correlation is null)."""
-    defined = [value for value in values if value is not None]
-    if not defined:
-        return {"median": None, "min": None, "max": None}
-    return {"median": statistics.median(defined), "min": min(defined), "max": max(defined)}
-
-
-def aggregate(results: list[dict]) -> dict:
-    """Median and range over seeds of each model's test SRCC and PLCC, and of their agreement."""
-    if not results:
-        raise ValueError("no split seed results to aggregate")
-    values = {f"{name}_{key}": [r[name][key] for r in results] for name in MODELS for key in ("srcc", "plcc")}
-    values["agreement"] = [r["agreement"] for r in results]
-    return {"seeds": [r["seed"] for r in results], **{key: _spread(v) for key, v in values.items()}}

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from dpiqa.evaluate.evaluation import MODELS, per_distortion
 from dpiqa.evaluate.metrics import STATISTICS
-from dpiqa.evaluate.protocol import aggregate
+from dpiqa.evaluate.summaries import MODELS, aggregate, per_distortion
 
 PACKAGES = ("dpiqa", "torch", "torchvision", "diffusers", "transformers", "lightning", "mlflow", "dvc",
             "great-expectations", "pandas", "pillow", "scipy", "torchmetrics")
