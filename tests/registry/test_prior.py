@@ -10,7 +10,8 @@ from diffusers import DDPMScheduler
 from mlflow.tracking import MlflowClient
 from PIL import Image
 
-from dpiqa.models.prior import save_no_prior, save_prior
+from dpiqa.models.prior import save_prior
+from dpiqa.models.prior_record import save_no_prior
 from dpiqa.models.profiles import random_vae_unet
 from dpiqa.registry.prior import register_prior
 

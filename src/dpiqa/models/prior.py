@@ -4,7 +4,6 @@ from it (DDIM)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -12,10 +11,10 @@ from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, UNet2DConditi
 from safetensors.torch import load_file, save_file
 
 from dpiqa.errors import DPIQAError
+from dpiqa.models.prior_record import PRIOR_INFO, prior_info
 from dpiqa.models.teacher import SharedPromptAttnProcessor
 from dpiqa.strict_json import dumps_json
 
-PRIOR_INFO = "prior.json"  # how the prior was trained, or why the active profile trains none
 CONTEXT = "context.safetensors"  # the cross-attention context it was trained (and samples) with
 
 
@@ -38,17 +37,6 @@ def load_prior(folder: Path) -> tuple[AutoencoderKL, UNet2DConditionModel, dict,
     unet = UNet2DConditionModel.from_pretrained(folder / "unet").eval()
     schedule = DDPMScheduler.load_config(folder / "scheduler")
     return vae, unet, schedule, load_file(folder / CONTEXT)["context"], prior_info(folder)
-
-
-def save_no_prior(folder: Path, reason: str) -> None:
-    """The stage's output when the active profile starts from other weights: says why."""
-    Path(folder).mkdir(parents=True, exist_ok=True)
-    (Path(folder) / PRIOR_INFO).write_text(dumps_json({"trained": False, "reason": reason}, indent=2))
-
-
-def prior_info(folder: Path) -> dict:
-    path = Path(folder) / PRIOR_INFO
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def to_vae_range(images: torch.Tensor, input_range: str) -> torch.Tensor:

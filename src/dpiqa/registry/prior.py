@@ -21,7 +21,8 @@ from torchvision.transforms.functional import to_pil_image
 import dpiqa
 from dpiqa.config import Params
 from dpiqa.errors import DPIQAError
-from dpiqa.models.prior import load_prior, prior_info, sample_images
+from dpiqa.models.prior import load_prior, sample_images
+from dpiqa.models.prior_record import prior_info
 from dpiqa.registry.pyfunc import pinned_requirements
 from dpiqa.registry.registry import registry_lock
 

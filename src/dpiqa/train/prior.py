@@ -29,12 +29,13 @@ from dpiqa.data.unlabelled import (
 )
 from dpiqa.models.checkpoints import read_state_dict
 from dpiqa.models.inference import run_over
-from dpiqa.models.prior import from_vae_range, sample_images, save_no_prior, save_prior, to_vae_range
+from dpiqa.models.prior import from_vae_range, sample_images, save_prior, to_vae_range
 from dpiqa.models.profiles import prompt_embeddings, random_vae_unet
 from dpiqa.models.teacher import SharedPromptAttnProcessor
 from dpiqa.strict_json import dumps_json
 from dpiqa.tracking.runs import StageTracker, is_rank_zero
 from dpiqa.train.fit import fit, mark_complete
+from dpiqa.train.prior_plan import record_no_prior
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -178,14 +179,6 @@ def draw_curves(vae: pd.DataFrame, unet: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def prior_inputs(params: Params | PretrainPriorView) -> list[Path]:
-    """The DVC outputs the prior reads (its MLflow lineage): the split's tables, or nothing DVC made."""
-    params = PretrainPriorView.of(params)
-    if params.pretrain_prior.source == "folder":
-        return []
-    return [params.data.manifest_path(params.base.dataset), params.split_file()]
-
-
 def image_set_digest(paths: list[Path]) -> str:
     """Names and sizes of the images: a resumed run must see the same set."""
     listing = "\n".join(f"{path}\t{path.stat().st_size}" for path in paths)
@@ -215,16 +208,9 @@ def pretrain_prior(params: Params | PretrainPriorView, tracker: StageTracker) ->
     """Train the VAE, then the U-Net; write the prior folder, its curves, samples and metrics."""
     params = PretrainPriorView.of(params)
     config, teacher = params.pretrain_prior, params.profile.teacher
-    config.figures.mkdir(parents=True, exist_ok=True)
-    config.metrics.parent.mkdir(parents=True, exist_ok=True)
-    if not teacher.prior:
-        reason = (f"the {params.base.profile} profile's teacher starts from "
-                  f"{teacher.pretrained or 'random weights (teacher.prior: false)'}")
-        save_no_prior(config.out, reason)
-        (config.figures / "README.md").write_text(f"No prior trained: {reason}.\n")
-        summary = {"trained": False}
-        config.metrics.write_text(dumps_json(summary, indent=2))
-        return summary
+    skipped = record_no_prior(params)
+    if skipped is not None:
+        return skipped
     train_paths, held_out_paths = prior_images(params)
     log.info("pretraining the prior on %d unlabelled images (%d held out)", len(train_paths), len(held_out_paths))
     images_sha256 = image_set_digest(train_paths + held_out_paths)
