@@ -7,9 +7,6 @@ import pytest
 from dpiqa.evaluate.figures import scatter, training_curves
 from dpiqa.evaluate.report import build_sections, provenance, to_html, to_markdown
 
-from ..conftest import heavy_modules_after
-from ..projects import REPO
-
 
 @pytest.fixture
 def report_inputs(tmp_path):
@@ -110,11 +107,3 @@ def test_the_prior_ablation_is_quoted_per_seed_with_the_median_and_only_when_mea
     section = prior_ablation_section([result])
     assert "commit abc1234, unrecorded" in section.text and "agiqa3k: measured with an older score head." in section.text
     assert prior_ablation_section([]) is None
-
-
-def test_the_report_stage_starts_without_the_model_libraries():
-    """It reads tables and figures: torch, Lightning and diffusers cost it seconds on every run."""
-    stage = REPO / "stages" / "report.py"
-    loaded = heavy_modules_after(f"import runpy\nrunpy.run_path({str(stage)!r}, run_name='probe')",
-                                 heavy=("torch", "lightning", "diffusers", "transformers"))
-    assert loaded == set()

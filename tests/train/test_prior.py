@@ -19,9 +19,8 @@ from dpiqa.tracking.runs import StageTracker
 from dpiqa.train.fit import COMPLETE
 from dpiqa.train.prior import AutoencoderModule, LatentDiffusionModule, pretrain_prior, random_crops
 
-from ..conftest import RANDOM_INIT, heavy_modules_after
+from ..conftest import RANDOM_INIT
 from ..data.conftest import write_image
-from ..projects import REPO
 
 QUICK = {"vae": {"epochs": 1, "batch_size": 4}, "unet": {"epochs": 2, "batch_size": 4},
          "samples": {"count": 4, "inference_steps": 2}}
@@ -151,14 +150,6 @@ def test_a_profile_without_a_prior_says_why_and_a_missing_prior_fails_clearly(pr
         build_teacher(with_prior, params.models.prompt_cache, 0, params.pretrain_prior.out)
     with pytest.raises(DPIQAError, match="no trained prior"):
         load_prior(params.pretrain_prior.out)
-
-
-def test_the_stage_loads_the_model_libraries_only_when_a_prior_is_trained():
-    """The embedded default trains none: importing torch, Lightning and diffusers cost it seconds."""
-    stage = REPO / "stages" / "pretrain_prior.py"
-    loaded = heavy_modules_after(f"import runpy\nrunpy.run_path({str(stage)!r}, run_name='probe')",
-                                 heavy=("torch", "lightning", "diffusers", "transformers"))
-    assert loaded == set()
 
 
 def test_a_killed_pretraining_resumes_where_it_stopped(prior_params, monkeypatch, caplog):

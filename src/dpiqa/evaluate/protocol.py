@@ -14,12 +14,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from dpiqa.config import Params
-from dpiqa.evaluate.evaluation import score_datasets, summarise
 from dpiqa.evaluate.summaries import MODELS
-from dpiqa.models.export import load_pretrained
 from dpiqa.tracking.runs import StageTracker
-from dpiqa.train.pipeline import compute_teacher_targets, distill_student, encode_latents, train_teacher
-from dpiqa.train.prior import pretrain_prior
 
 Tracked = Callable[[str], AbstractContextManager[StageTracker]]
 REPORTED = ("srcc", "plcc", "srcc_ci", "plcc_ci", "images")
@@ -57,6 +53,13 @@ def seeded_params(params: Params, seed: int) -> Params:
 def train_and_evaluate(params: Params, tracked: Tracked) -> dict:
     """Train both models as the pipeline does (the prior first, where the teacher starts from one) and
     summarise their test metrics: every output where `params` puts it."""
+    # Imported here, not with the module: the pipeline's own seed only reads evaluate's metrics, and
+    # torch, Lightning and diffusers would cost that stage seconds on every run.
+    from dpiqa.evaluate.evaluation import score_datasets, summarise
+    from dpiqa.models.export import load_pretrained
+    from dpiqa.train.pipeline import compute_teacher_targets, distill_student, encode_latents, train_teacher
+    from dpiqa.train.prior import pretrain_prior
+
     seed = params.train.split_seed
     if params.prior_folder():  # learnt from this seed's training images only, as the pipeline's
         with tracked(f"pretrain_prior@seed-{seed}") as tracker:
