@@ -192,7 +192,6 @@ class TeacherConfig(Section):
     vae_input_range: Literal["unit", "symmetric"]
     latent: Literal["mean", "sample"]
     prompt_pooling: Literal["projected", "mean_tokens"]
-    prompt_scenes: list[str] | None = None  # the prompts' scenes (models/prompts.yaml); None: all 9, K = 1485
     text_adapter_gamma_init: float
     adapter_res_blocks: int = Field(gt=0)
     image_adapter_input: AdapterInputConfig

@@ -134,7 +134,7 @@ def test_the_prior_folder_round_trips_through_the_teachers_loader(prior_params):
     for curve in ("vae_curve.csv", "unet_curve.csv"):
         assert (params.pretrain_prior.figures / curve).read_text().count("\n") == 1 + (1 if "vae" in curve else 2)
     vae, unet, _, context, info = load_prior(folder)
-    assert context.shape == (1, len(build_prompts(params.profile.teacher.prompt_scenes)), unet.config.cross_attention_dim)  # the teacher's prompt tokens
+    assert context.shape == (1, len(build_prompts()), unet.config.cross_attention_dim)  # the teacher's prompt tokens
     assert info["vae_input_range"] == "unit"
 
 

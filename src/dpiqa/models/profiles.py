@@ -128,7 +128,7 @@ def _clip(source: str) -> tuple[CLIPTokenizer, CLIPTextModelWithProjection]:
 
 def prompt_embeddings(teacher: TeacherConfig, cache_dir: Path, seed: int) -> torch.Tensor:
     """The (K, d) prompt embeddings, computed once per encoder, prompt list and pooling."""
-    prompts = build_prompts(teacher.prompt_scenes)
+    prompts = build_prompts()
     if teacher.text_encoder is None:
         encoder = f"tiny-clip {json.dumps(teacher.clip, sort_keys=True)} seed {seed}"
 
@@ -198,7 +198,7 @@ def build_teacher_architecture(profile: Profile, device: str = "meta") -> DPIQAT
     """
     with torch.device(device):
         vae, unet = random_vae_unet(profile.teacher)
-        embeddings = torch.randn(len(build_prompts(profile.teacher.prompt_scenes)), unet.config.cross_attention_dim)
+        embeddings = torch.randn(len(build_prompts()), unet.config.cross_attention_dim)
         return assemble_teacher(profile, vae, unet, embeddings)
 
 
