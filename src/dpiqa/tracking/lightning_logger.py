@@ -1,5 +1,6 @@
-"""Lightning's MLflow logger for the training stages, apart from runs.py: a stage that only records
-(register) opens its MLflow run without importing Lightning."""
+"""Lightning's MLflow logger for the training stages, apart from runs.py: a stage that trains nothing
+(register, report, seed on the pipeline's own split, pretrain_prior without a prior) opens its MLflow
+run without importing Lightning (tests/test_stage_imports.py)."""
 
 from __future__ import annotations
 
