@@ -8,7 +8,7 @@ from mlflow.pyfunc.scoring_server import predictions_to_json
 
 from dpiqa.registry.pyfunc import DPIQAPyfunc
 
-from ..conftest import save_model_folder
+from ..conftest import heavy_modules_after, save_model_folder
 from ..data.conftest import write_image
 from ..strict import strict_loads
 
@@ -32,8 +32,6 @@ def test_scoring_from_the_registry_loads_no_torch(make_params, tiny_student, tin
 
     from dpiqa.registry.pyfunc import log_pyfunc
 
-    from ..test_cli import _modules_after
-
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)  # MLflow writes artifacts under the working directory
@@ -44,5 +42,5 @@ def test_scoring_from_the_registry_loads_no_torch(make_params, tiny_student, tin
     image = str(write_image(tmp_path / "a.png", seed=1))
     code = (f"from dpiqa.cli import main\ntry:\n    main(['score', {image!r}, '--model', 'models:/s/1', "
             f"'--out', {str(tmp_path / 'out.json')!r}])\nexcept SystemExit as exit_:\n    assert exit_.code == 0, exit_.code")
-    assert "torch" not in _modules_after(code)
+    assert "torch" not in heavy_modules_after(code)
     assert strict_loads((tmp_path / "out.json").read_text())[0]["error"] is None
